@@ -1,0 +1,138 @@
+"""Supervised learning as pure functions: one optimiser update per `step`.
+
+The same step trains originals and completion runs (DESIGN.md calibration:
+T2 with every parameter withheld *is* training from scratch). The data order is
+a keyed permutation per epoch computed inside the step, so a whole run is one
+`lax` loop with no host round trip, and it can be vmapped over seeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from tasks import spec
+
+# `apply(variables, images, train) -> (logits, updated_collections)`, where
+# `updated_collections` holds the non-parameter collections a training forward
+# pass changes (batch-norm statistics), or {} if none.
+ApplyFn = Callable[[spec.Variables, jax.Array, bool], tuple[jax.Array, dict]]
+
+
+class Dataset(NamedTuple):
+  """Arrays on the device; evaluation examples come padded into batches.
+
+  Attributes:
+    train_images: `[n, ...]`.
+    train_labels: `[n]` int32.
+    eval_images: `[num_batches, batch, ...]`, zero-padded.
+    eval_labels: `[num_batches, batch]` int32.
+    eval_valid: `[num_batches, batch]` bool, False on padding.
+  """
+
+  train_images: jax.Array
+  train_labels: jax.Array
+  eval_images: jax.Array
+  eval_labels: jax.Array
+  eval_valid: jax.Array
+
+
+class LearnerState(NamedTuple):
+  variables: spec.Variables
+  opt_state: optax.OptState
+  step: jax.Array
+  key: jax.Array
+
+
+def batch_indices(key: jax.Array, step: jax.Array, num_examples: int,
+                  batch_size: int) -> jax.Array:
+  """Indices of the examples of update `step`: a fresh permutation per epoch.
+
+  The last incomplete batch of an epoch is dropped, so every batch is full.
+  """
+  steps_per_epoch = num_examples // batch_size
+  epoch, position = jnp.divmod(step, steps_per_epoch)
+  order = jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
+  return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def make_learner(apply: ApplyFn, batch_size: int, data: Dataset,
+                 tx: optax.GradientTransformation,
+                 trainable: spec.Mask) -> spec.Learner:
+  """Builds the supervised learner for one optimiser and trainable mask.
+
+  Args:
+    apply: the model's forward pass, see `ApplyFn`.
+    batch_size: examples per update.
+    data: the task's data set; only its shapes are read here, the arrays come
+      in through `step`'s argument so they are not baked into compiled code.
+    tx: the optimiser (a procedure wraps the recipe's optimiser).
+    trainable: boolean arrays with the variables' structure. Entries that are
+      False keep their values bit for bit, including non-gradient collections
+      such as batch-norm statistics.
+
+  Returns:
+    A `spec.Learner` whose `step(state, data)` makes one update.
+  """
+  num_examples = data.train_images.shape[0]
+  if num_examples < batch_size:
+    raise ValueError(
+        f"training set of {num_examples} examples is smaller than one batch "
+        f"({batch_size})")
+
+  def init(variables, key):
+    return LearnerState(variables, tx.init(variables["params"]),
+                        jnp.zeros((), jnp.int32), key)
+
+  def step(state: LearnerState, data: Dataset):
+    idx = batch_indices(state.key, state.step, num_examples, batch_size)
+    images, labels = data.train_images[idx], data.train_labels[idx]
+    variables = state.variables
+
+    def loss_fn(params):
+      logits, updated = apply({**variables, "params": params}, images, True)
+      return cross_entropy(logits, labels), updated
+
+    (loss, updated), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        variables["params"])
+    updates, opt_state = tx.update(grads, state.opt_state, variables["params"])
+    proposed = {**variables, **updated,
+                "params": optax.apply_updates(variables["params"], updates)}
+    new_variables = jax.tree.map(jnp.where, trainable, proposed, variables)
+    return LearnerState(new_variables, opt_state, state.step + 1,
+                        state.key), loss
+
+  return spec.Learner(init=init, step=step, variables=lambda s: s.variables)
+
+
+def accuracy(apply: ApplyFn, variables: spec.Variables,
+             data: Dataset) -> jax.Array:
+  """Top-1 accuracy on the evaluation set, batch by batch on the device."""
+
+  def correct_in_batch(batch):
+    images, labels, valid = batch
+    logits, _ = apply(variables, images, False)
+    return jnp.sum((jnp.argmax(logits, -1) == labels) & valid)
+
+  correct = jax.lax.map(correct_in_batch,
+                        (data.eval_images, data.eval_labels, data.eval_valid))
+  return jnp.sum(correct) / jnp.sum(data.eval_valid)
+
+
+def flax_apply(model: Any) -> ApplyFn:
+  """Adapts a Flax module with a `train` argument to `ApplyFn`."""
+
+  def apply(variables, images, train):
+    mutable = [c for c in variables if c != "params"] if train else False
+    if mutable:
+      return model.apply(variables, images, train=True, mutable=mutable)
+    return model.apply(variables, images, train=train), {}
+
+  return apply

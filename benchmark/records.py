@@ -1,0 +1,156 @@
+"""Result records: one JSON file per (task, originals, split, procedure,
+adversary variant), written atomically and validated on read.
+
+A record's `content_sha256` covers everything but `provenance` (which holds
+wall time and machine details), so two runs with the same flags and seeds on
+the same platform give records with the same content hash. A record edited
+by hand fails that check and is named as corrupt.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+import jsonschema
+
+from benchmark import storage
+from tasks.spec import InputError
+
+SCHEMA_ID = "mcbench.record/1"
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+
+SCHEMA = {
+    "type": "object",
+    "required": ["schema", "content_sha256", "task", "task_config", "split",
+                 "originals_sha256", "procedure", "adversary", "budget", "alphas", "p0",
+                 "originals", "reference", "eval_costs", "seeds", "hardness",
+                 "provenance"],
+    "properties": {
+        "schema": {"const": SCHEMA_ID},
+        "content_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "task": {"type": "string"},
+        "task_config": {"type": "object"},
+        "originals_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "split": {
+            "type": "object",
+            "required": ["name", "withhold", "keep", "paths", "withheld",
+                         "total", "share"],
+            "properties": {
+                "name": {"type": "string", "pattern": "^[a-z0-9._-]{1,64}$"},
+                "paths": {"type": "array", "items": {"type": "string"}},
+                "withheld": {"type": "integer", "minimum": 1},
+                "total": {"type": "integer", "minimum": 1},
+                "share": {"type": "number", "exclusiveMinimum": 0,
+                          "maximum": 1},
+            },
+        },
+        "procedure": {"type": "object", "required": ["name"]},
+        "adversary": {"type": "object", "required": ["variant"]},
+        "budget": {"type": "object",
+                   "required": ["fraction", "cost", "cost_unit"]},
+        "alphas": {**_NUMBERS, "minItems": 1},
+        "p0": {"type": "number"},
+        "originals": {
+            "type": "array", "minItems": 1,
+            "items": {"type": "object",
+                      "required": ["seed", "content_sha256", "p_star"]},
+        },
+        "reference": {"type": "object", "required": ["t0"]},
+        "eval_costs": _NUMBERS,
+        "seeds": {
+            "type": "array", "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["seed", "original_seed", "diverged",
+                             "performance"],
+                "properties": {
+                    "performance": {"type": "array",
+                                    "items": _NUMBER_OR_NULL},
+                    "diverged": {"type": "boolean"},
+                },
+            },
+        },
+        "hardness": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["alpha", "t0", "t", "hardness", "censored",
+                             "summary"],
+                "properties": {
+                    "t": {"type": "array", "items": _NUMBER_OR_NULL},
+                    "hardness": {"type": "array", "items": _NUMBER_OR_NULL},
+                    "censored": {"type": "array",
+                                 "items": {"type": "boolean"}},
+                },
+            },
+        },
+        "provenance": {"type": "object"},
+    },
+}
+
+
+def content_hash(record: dict[str, Any]) -> str:
+  body = {k: v for k, v in record.items()
+          if k not in ("content_sha256", "provenance")}
+  return storage.json_hash(body)
+
+
+def finalise(record: dict[str, Any]) -> dict[str, Any]:
+  """Adds the schema id and content hash; validates the result."""
+  record = storage.as_json({**record, "schema": SCHEMA_ID})
+  record["content_sha256"] = content_hash(record)
+  jsonschema.validate(record, SCHEMA)
+  return record
+
+
+def record_path(records_dir: str, record: dict[str, Any]) -> str:
+  """`<split>__<procedure>__<variant>__<originals hash>.json`.
+
+  The variant label carries every adversary setting that changes results and
+  the hash names the originals, so neither overwrites the other's records.
+  """
+  name = (f"{record['split']['name']}__{record['procedure']['name']}__"
+          f"{record['adversary']['variant']}__"
+          f"{record['originals_sha256'][:12]}.json")
+  return os.path.join(records_dir, name)
+
+
+def write(records_dir: str, record: dict[str, Any]) -> str:
+  path = record_path(records_dir, record)
+  storage.write_json_atomic(path, record)
+  return path
+
+
+def read(path: str) -> dict[str, Any]:
+  """Reads and validates one record.
+
+  Raises:
+    InputError: unreadable, not matching the schema, or its content hash
+      does not match (edited or corrupt).
+  """
+  record = storage.read_json(path)
+  try:
+    jsonschema.validate(record, SCHEMA)
+  except jsonschema.ValidationError as e:
+    where = "/".join(str(p) for p in e.absolute_path) or "top level"
+    raise InputError(f"record {path} is invalid at {where}: "
+                     f"{e.message}") from e
+  if content_hash(record) != record["content_sha256"]:
+    raise InputError(f"record {path} is corrupt or was edited: its content "
+                     "does not match its content_sha256")
+  return record
+
+
+def read_all(records_dir: str) -> tuple[list[dict], list[str]]:
+  """Every valid record in a folder, and one error line per bad file."""
+  good, bad = [], []
+  for path in sorted(glob.glob(os.path.join(records_dir, "*.json"))):
+    try:
+      good.append(read(path))
+    except InputError as e:
+      bad.append(str(e))
+  return good, bad

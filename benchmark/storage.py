@@ -1,0 +1,140 @@
+"""Files: atomic JSON writes, content hashes, orbax checkpoints, provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from typing import Any
+
+import jax
+import numpy as np
+
+from benchmark import splitter
+from tasks.spec import InputError
+
+PROJECT_VERSION = "0.1.0"
+
+
+def write_text_atomic(path: str, text: str) -> None:
+  """Writes a file so that readers see the old one or the new one, never a
+  part: a unique temporary file in the same directory, fsync, then rename."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+  try:
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+  """`write_text_atomic` of sorted, indented JSON (NaN is refused)."""
+  write_text_atomic(
+      path, json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
+
+
+def read_json(path: str) -> Any:
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise InputError(f"cannot read {path}: {e}") from e
+
+
+def content_hash(variables: Any) -> str:
+  """sha256 over every leaf's path, dtype, shape and bytes (path order)."""
+  digest = hashlib.sha256()
+  flat = sorted((splitter.path_of(kp), np.asarray(leaf)) for kp, leaf in
+                jax.tree_util.tree_flatten_with_path(variables)[0])
+  for path, array in flat:
+    array = np.ascontiguousarray(array)
+    digest.update(f"{path}|{array.dtype.str}|{array.shape}|".encode())
+    digest.update(array.tobytes())
+  return digest.hexdigest()
+
+
+def as_json(data: Any) -> Any:
+  """`data` as it reads back from JSON (tuples become lists, and so on)."""
+  return json.loads(json.dumps(data, allow_nan=False))
+
+
+def json_hash(data: Any) -> str:
+  """sha256 of the canonical JSON text of `data`."""
+  text = json.dumps(data, sort_keys=True, separators=(",", ":"),
+                    allow_nan=False)
+  return hashlib.sha256(text.encode()).hexdigest()
+
+
+def save_checkpoint(path: str, variables: Any) -> None:
+  """Saves variables with orbax (which writes to a temporary directory and
+  renames it when complete)."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(os.path.abspath(path), jax.device_get(variables),
+                    force=True)
+  checkpointer.wait_until_finished()
+
+
+def restore_checkpoint(path: str, like: Any) -> Any:
+  """Restores variables shaped like `like` (arrays or shape structs).
+
+  Raises:
+    InputError: the checkpoint is missing or unreadable.
+  """
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  abstract = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), like)
+  try:
+    return ocp.StandardCheckpointer().restore(os.path.abspath(path), abstract)
+  except Exception as e:  # orbax raises many types on corrupt files.
+    message = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+    raise InputError(f"cannot restore checkpoint {path}: {message}") from e
+
+
+def git_commit() -> str:
+  try:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root,
+                         capture_output=True, text=True, timeout=10,
+                         check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--",
+                            "benchmark", "agents", "tasks"], cwd=root,
+                           capture_output=True, text=True, timeout=10,
+                           check=True).stdout.strip()
+    return out + ("-dirty" if dirty else "")
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
+
+
+def provenance(**extra: Any) -> dict[str, Any]:
+  """Versions, device and numerics settings a result depends on."""
+  import flax  # pylint: disable=g-import-not-at-top
+  import optax  # pylint: disable=g-import-not-at-top
+  devices = jax.devices()
+  xla_flags = os.environ.get("XLA_FLAGS", "")
+  return {
+      "mcbench_version": PROJECT_VERSION,
+      "git_commit": git_commit(),
+      "python": platform.python_version(),
+      "jax": jax.__version__,
+      "flax": flax.__version__,
+      "optax": optax.__version__,
+      "platform": devices[0].platform,
+      "device_kind": devices[0].device_kind,
+      "device_count": len(devices),
+      "deterministic_ops": "--xla_gpu_deterministic_ops=true" in xla_flags,
+      "matmul_precision": str(jax.config.jax_default_matmul_precision or
+                              "default"),
+      "xla_flags": xla_flags,
+      **extra,
+  }

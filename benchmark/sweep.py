@@ -1,0 +1,230 @@
+"""A completion sweep: every (split, procedure) of one task, several seeds.
+
+`run_sweep(settings)` validates everything first (task, splits, procedures,
+alphas; nothing is trained or written for bad input), trains or reuses the
+originals, computes the from-scratch reference `t0(alpha)`, then runs each
+(split, procedure) as one vmapped program over seeds and writes its record at
+once. A rerun of the same command skips records that are already complete,
+so an interrupted sweep loses at most the job in flight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+
+from benchmark import completion, hardness, leaderboard, originals as originals_lib
+from benchmark import procedures as procedures_lib
+from benchmark import records, splitter, storage
+from tasks import registry, spec
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSettings:
+  """Every knob of a sweep (DESIGN.md); the CLI's flags map onto these."""
+
+  task: str = "digits/mlp"
+  splits: tuple[str, ...] = splitter.FAMILIES
+  procedures: tuple[str, ...] = tuple(procedures_lib.PROCEDURES)
+  seeds: int = 5
+  alphas: tuple[float, ...] = (0.5, 0.9, 0.99)
+  num_originals: int = 3
+  budget_fraction: float = 1.0
+  train_fraction: float = 1.0
+  finetune_fraction: float | None = None
+  reinit: str = "init"
+  early_stop: bool = True
+  bootstrap_reps: int = 2000
+  workdir: str = "workdir"
+  data_dir: str | None = None
+
+
+def records_dir(workdir: str, task_name: str) -> str:
+  return os.path.join(workdir, "records", originals_lib.task_slug(task_name))
+
+
+def leaderboard_path(workdir: str, task_name: str) -> str:
+  return os.path.join(workdir, "leaderboard",
+                      originals_lib.task_slug(task_name) + ".md")
+
+
+def variant_label(settings: SweepSettings, finetune_rate: float) -> str:
+  """The adversary variant: every setting besides split and procedure that
+  changes what the adversary can do."""
+  return (f"data{settings.train_fraction:g}-budget{settings.budget_fraction:g}"
+          f"-{settings.reinit}-ft{finetune_rate:.3g}")
+
+
+def originals_hash(originals: Sequence[originals_lib.Original]) -> str:
+  return storage.json_hash([o.content_hash for o in originals])
+
+
+def reference(task: spec.Task, originals: Sequence[originals_lib.Original],
+              alphas: Sequence[float]) -> dict[str, Any]:
+  """`t0(alpha)` from the originals' own curves (median over originals)."""
+  costs = [u * task.recipe.cost_per_update for u in task.recipe.eval_updates]
+  curves = [hardness.normalise(o.performance, task.p0, o.p_star)
+            for o in originals]
+  return {
+      "eval_costs": costs,
+      "t0": hardness.reference_costs(costs, curves, alphas),
+      "originals_t": [[hardness.first_reach(costs, c, a) for a in alphas]
+                      for c in curves],
+  }
+
+
+def _finite_or_none(values: np.ndarray) -> list[float | None]:
+  return [float(v) if np.isfinite(v) else None for v in values]
+
+
+def make_record(task, scheme, summary, procedure_name, procedure, settings,
+                alphas, originals, reference_costs, eval_updates, curves,
+                variant, wall, flags) -> dict[str, Any]:
+  """Builds the record of one (split, procedure) from its seeds' curves."""
+  costs = [u * task.recipe.cost_per_update for u in eval_updates]
+  performance = np.asarray(curves.performance, np.float64)
+  seeds, normalised = [], []
+  for seed in range(settings.seeds):
+    original = originals[seed % len(originals)]
+    seeds.append({"seed": seed, "original_seed": original.seed,
+                  "p_star": original.p_star,
+                  "diverged": bool(curves.diverged[seed]),
+                  "performance": _finite_or_none(performance[seed])})
+    normalised.append(hardness.normalise(performance[seed], task.p0,
+                                         original.p_star))
+  record = {
+      "task": task.name,
+      "task_config": task.config,
+      "split": {**scheme.to_json(), **summary},
+      "originals_sha256": originals_hash(originals),
+      "procedure": {
+          "name": procedure_name,
+          "train_only_withheld": bool(procedure.train_only_withheld),
+          "finetune": bool(procedure.finetune),
+          "finetune_learning_rate": float(procedure.finetune_learning_rate),
+          "reinit": settings.reinit,
+      },
+      "adversary": {"variant": variant,
+                    "train_fraction": settings.train_fraction},
+      "budget": {"fraction": settings.budget_fraction, "cost": costs[-1],
+                 "cost_unit": task.recipe.cost_unit},
+      "alphas": list(alphas),
+      "early_stop": settings.early_stop,
+      "bootstrap_reps": settings.bootstrap_reps,
+      "p0": task.p0,
+      "performance_name": task.performance_name,
+      "originals": [{"seed": o.seed, "content_sha256": o.content_hash,
+                     "p_star": o.p_star} for o in originals],
+      "reference": reference_costs,
+      "eval_costs": costs,
+      "seeds": seeds,
+      "hardness": hardness.hardness_table(
+          costs, normalised, reference_costs["t0"], alphas, costs[-1],
+          settings.bootstrap_reps),
+      "provenance": storage.provenance(wall_time_s=wall, flags=flags),
+  }
+  return records.finalise(record)
+
+
+def _is_complete(path: str, settings: SweepSettings, alphas) -> bool:
+  """A finished record of the same sweep settings exists at `path`."""
+  if not os.path.isfile(path):
+    return False
+  try:
+    old = records.read(path)
+  except spec.InputError:
+    return False  # Corrupt: computed again and replaced.
+  return (len(old["seeds"]) == settings.seeds and old["alphas"] == list(alphas)
+          and old["early_stop"] == settings.early_stop
+          and old["bootstrap_reps"] == settings.bootstrap_reps)
+
+
+def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
+              flags: dict | None = None) -> dict[str, Any]:
+  """Runs (or resumes) a sweep and rebuilds the task's leaderboard.
+
+  Returns:
+    `{"records": [paths], "skipped": [paths], "leaderboard": path,
+    "markdown": text}`.
+
+  Raises:
+    spec.InputError: any bad input, before anything is trained or written.
+  """
+  flags = flags or dataclasses.asdict(settings)
+  alphas = hardness.validate_alphas(settings.alphas)
+  if settings.seeds < 1:
+    raise spec.InputError(f"need at least one seed, got {settings.seeds}")
+  task = registry.get_task(settings.task, data_dir=settings.data_dir)
+  adversary_task = task if settings.train_fraction == 1.0 else (
+      registry.get_task(settings.task, data_dir=settings.data_dir,
+                        train_fraction=settings.train_fraction))
+  procedure_settings = {
+      name: procedures_lib.settings(
+          name, task.recipe, finetune_fraction=settings.finetune_fraction,
+          reinit=settings.reinit) for name in settings.procedures}
+  eval_updates = completion.budget_schedule(task.recipe,
+                                            settings.budget_fraction)
+  # Eagerly initialised variables keep the layers' creation order.
+  template = task.init(jax.random.key(0))
+  schemes = splitter.resolve_schemes(template, settings.splits, task.name)
+
+  originals = originals_lib.ensure_originals(
+      task, settings.workdir, settings.num_originals, log, flags)
+  reference_costs = reference(task, originals, alphas)
+  log("t0 (" + task.recipe.cost_unit + "): " + ", ".join(
+      f"alpha={a:g}: {t:g}" for a, t in zip(alphas, reference_costs["t0"])))
+
+  finetune_rate = procedures_lib.finetune_learning_rate(
+      task.recipe, settings.finetune_fraction)
+  variant = variant_label(settings, finetune_rate)
+  out_dir = records_dir(settings.workdir, task.name)
+  digest = originals_hash(originals)
+  seed_originals = [originals[s % len(originals)] for s in range(settings.seeds)]
+  stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves),
+                         *[o.variables for o in seed_originals])
+  top_alpha = max(alphas)
+  stops = jnp.asarray([
+      task.p0 + top_alpha * (o.p_star - task.p0) if settings.early_stop
+      else np.inf for o in seed_originals], jnp.float32)
+  runs = completion.make_batched_completion(adversary_task, eval_updates)
+
+  jobs = [(scheme, mask, name) for scheme, mask in schemes
+          for name in settings.procedures]
+  written, skipped = [], []
+  progress = tqdm.tqdm(jobs, desc=f"{task.name} completion", unit="run",
+                       dynamic_ncols=True)
+  for scheme, mask, name in progress:
+    progress.set_postfix_str(f"{scheme.name} {name}")
+    summary = splitter.summarize(template, mask)
+    placeholder = {"split": {"name": scheme.name}, "originals_sha256": digest,
+                   "procedure": {"name": name},
+                   "adversary": {"variant": variant}}
+    path = records.record_path(out_dir, placeholder)
+    if _is_complete(path, settings, alphas):
+      skipped.append(path)
+      continue
+    keys = jnp.stack([completion.derive_key(task.name, digest, scheme.name,
+                                            name, variant, seed)
+                      for seed in range(settings.seeds)])
+    started = time.time()
+    curves = jax.device_get(runs(keys, stacked, mask, procedure_settings[name],
+                                 stops, adversary_task.data))
+    wall = time.time() - started
+    record = make_record(task, scheme, summary, name, procedure_settings[name],
+                         settings, alphas, originals, reference_costs,
+                         eval_updates, curves, variant, wall, flags)
+    written.append(records.write(out_dir, record))
+  progress.close()
+  board = leaderboard_path(settings.workdir, task.name)
+  markdown, bad = leaderboard.write(out_dir, board)
+  for line in bad:
+    log(f"warning: left out of the leaderboard: {line}")
+  return {"records": written, "skipped": skipped, "leaderboard": board,
+          "markdown": markdown}

@@ -1,0 +1,99 @@
+"""`digits/mlp`: scikit-learn's 1,797 handwritten 8x8 digits, a small MLP.
+
+The embedded default task: the data ship inside scikit-learn, so it needs no
+download, and an original trains in seconds on a CPU.
+
+    python -m benchmark.run --task=digits/mlp
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from agents import supervised
+from tasks import recipes, spec
+
+MODELS = ("mlp",)
+NUM_CLASSES = 10
+
+
+class MLP(nn.Module):
+  """Two ReLU hidden layers and a linear head; paths `params/hidden1/kernel`,
+  `params/hidden2/...`, `params/head/...`."""
+
+  hidden_sizes: tuple[int, ...] = (64, 64)
+  num_classes: int = NUM_CLASSES
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    del train  # No dropout or batch norm.
+    for i, size in enumerate(self.hidden_sizes):
+      x = nn.relu(nn.Dense(size, name=f"hidden{i + 1}")(x))
+    return nn.Dense(self.num_classes, name="head")(x)
+
+
+def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
+  """The recipe of `digits/mlp`.
+
+  Args:
+    model: "mlp".
+    switches: none are defined; any is an error.
+  """
+  del model
+  if switches:
+    raise spec.InputError(f"digits/mlp has no switch {switches[0]!r}")
+  config = ml_collections.ConfigDict()
+  config.hidden_sizes = (64, 64)
+  config.test_fraction = 0.2  # 360 of 1,797 digits, stratified, fixed seed.
+  config.batch_size = 64
+  config.num_updates = 500  # About 22 epochs of the 1,437 training digits.
+  config.peak_learning_rate = 3e-3
+  config.warmup_updates = 20
+  config.eval_geometric = 12  # Points in the geometric part of the schedule.
+  config.eval_linear = 20
+  return config
+
+
+def load_digits(test_fraction: float):
+  """Train and test splits of sklearn's digits, pixels scaled to [0, 1]."""
+  from sklearn import datasets, model_selection  # pylint: disable=g-import-not-at-top
+  images, labels = datasets.load_digits(return_X_y=True)
+  images = (images / 16.0).astype(np.float32)
+  x_train, x_test, y_train, y_test = model_selection.train_test_split(
+      images, labels, test_size=test_fraction, random_state=0, stratify=labels)
+  return (x_train, y_train), (x_test, y_test)
+
+
+def build(model: str, config: ml_collections.ConfigDict,
+          data_dir: str | None, train_fraction: float) -> spec.Task:
+  del model
+  if data_dir is not None:
+    raise spec.InputError("digits/mlp reads scikit-learn's bundled data; "
+                          "--data_dir does not apply")
+  train, test = load_digits(config.test_fraction)
+  train = recipes.take_fraction(*train, train_fraction)
+  dataset = recipes.make_dataset(train, test, eval_batch_size=len(test[0]))
+  recipe = spec.Recipe(
+      optimizer=optax.adam,
+      schedule=recipes.warmup_cosine(config.peak_learning_rate,
+                                     config.warmup_updates, config.num_updates),
+      peak_learning_rate=config.peak_learning_rate,
+      batch_size=config.batch_size,
+      num_updates=config.num_updates,
+      eval_updates=recipes.eval_schedule(config.num_updates,
+                                         config.eval_geometric,
+                                         config.eval_linear))
+  network = MLP(tuple(config.hidden_sizes))
+  return recipes.supervised_task(
+      name="digits/mlp",
+      init=recipes.flax_init(network, jnp.zeros((1, 64), jnp.float32)),
+      apply=supervised.flax_apply(network),
+      dataset=dataset, recipe=recipe, num_classes=NUM_CLASSES,
+      description="sklearn digits (8x8), MLP 64-64-10, Adam",
+      data_info={"source": "sklearn.datasets.load_digits",
+                 "train_examples": len(train[0]),
+                 "test_examples": len(test[0])})

@@ -1,0 +1,114 @@
+"""Building blocks shared by the supervised tasks: schedules, data, assembly."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from agents import supervised
+from tasks import spec
+
+
+def eval_schedule(num_updates: int, num_geometric: int = 12,
+                  num_linear: int = 20,
+                  geometric_end_fraction: float = 0.1) -> tuple[int, ...]:
+  """Evaluation points: 0, a geometric run up to a tenth of the budget, then
+  evenly spaced to the end.
+
+  Dense near the start so that `t(alpha)` is resolved where completion is
+  fast (DESIGN.md), linear afterwards so the scratch curve is resolved too.
+
+  Example: `eval_schedule(500)` starts `(0, 1, 2, 3, 4, 6, 8, ...)` and ends
+  `(..., 475, 500)`.
+  """
+  geometric_end = max(1, int(num_updates * geometric_end_fraction))
+  geometric = np.geomspace(1, geometric_end, num_geometric)
+  linear = np.linspace(geometric_end, num_updates, num_linear + 1)
+  points = np.unique(np.concatenate([[0], np.round(geometric),
+                                     np.round(linear)]).astype(int))
+  return tuple(int(p) for p in points if p <= num_updates)
+
+
+def warmup_cosine(peak: float, warmup: int, total: int) -> optax.Schedule:
+  """Linear warm-up from 0 to `peak`, then cosine decay to 0 at `total`."""
+  return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total, 0.0)
+
+
+def pad_into_batches(images: np.ndarray, labels: np.ndarray,
+                     batch_size: int) -> tuple[np.ndarray, ...]:
+  """Reshapes an evaluation set into full batches plus a validity mask."""
+  n = len(images)
+  num_batches = math.ceil(n / batch_size)
+  pad = num_batches * batch_size - n
+  valid = np.concatenate([np.ones(n, bool), np.zeros(pad, bool)])
+  images = np.concatenate([images, np.zeros((pad,) + images.shape[1:],
+                                            images.dtype)])
+  labels = np.concatenate([labels, np.zeros(pad, labels.dtype)])
+  shape = (num_batches, batch_size)
+  return (images.reshape(shape + images.shape[1:]), labels.reshape(shape),
+          valid.reshape(shape))
+
+
+def take_fraction(images: np.ndarray, labels: np.ndarray,
+                  fraction: float) -> tuple[np.ndarray, np.ndarray]:
+  """A fixed random subset of the training set (the adversary's data budget).
+
+  The subset depends only on the data and `fraction` (a fixed permutation), so
+  every completion run of a sweep sees the same examples.
+  """
+  if not 0.0 < fraction <= 1.0:
+    raise spec.InputError(f"train fraction must be in (0, 1], got {fraction}")
+  if fraction == 1.0:
+    return images, labels
+  keep = max(1, int(round(len(images) * fraction)))
+  order = np.random.default_rng(0).permutation(len(images))[:keep]
+  return images[np.sort(order)], labels[np.sort(order)]
+
+
+def make_dataset(train: tuple[np.ndarray, np.ndarray],
+                 test: tuple[np.ndarray, np.ndarray],
+                 eval_batch_size: int) -> supervised.Dataset:
+  eval_images, eval_labels, eval_valid = pad_into_batches(
+      test[0], test[1].astype(np.int32), eval_batch_size)
+  return supervised.Dataset(
+      train_images=jnp.asarray(train[0]),
+      train_labels=jnp.asarray(train[1].astype(np.int32)),
+      eval_images=jnp.asarray(eval_images),
+      eval_labels=jnp.asarray(eval_labels),
+      eval_valid=jnp.asarray(eval_valid))
+
+
+def supervised_task(name: str, init: Any, apply: supervised.ApplyFn,
+                    dataset: supervised.Dataset, recipe: spec.Recipe,
+                    num_classes: int, **info) -> spec.Task:
+  """Assembles a classification task from a model, data and recipe.
+
+  Works for any framework: `init(key) -> variables` and `apply` (see
+  `supervised.ApplyFn`) are all it needs of the model.
+  """
+
+  def make_learner(tx, trainable):
+    return supervised.make_learner(apply, recipe.batch_size, dataset, tx,
+                                   trainable)
+
+  def evaluate(variables, data, key):
+    del key  # Classification accuracy is deterministic.
+    return supervised.accuracy(apply, variables, data)
+
+  return spec.Task(name=name, init=init, recipe=recipe,
+                   make_learner=make_learner, evaluate=evaluate, data=dataset,
+                   p0=1.0 / num_classes, **info)
+
+
+def flax_init(model: Any, example_input: jax.Array):
+  """`init(key) -> variables` for a Flax module called as `model(x, train)`."""
+
+  def init(key):
+    return dict(model.init(key, example_input, train=False))
+
+  return init

@@ -1,0 +1,92 @@
+"""Looks tasks up by name, importing a family only when it is asked for.
+
+A task name is `family/model`, optionally followed by `:arg` where `arg` is a
+comma-separated list of config switches and `key=value` overrides passed to
+the family's `get_config` (big_vision's `file.py:arg` convention), e.g.
+`fashion_mnist/cnn:smoke` or `digits/mlp:num_updates=200`. A changed config
+is a different recipe, so the full string is the task's name in every record.
+
+Each family is a package under `tasks/` that exposes
+`MODELS: tuple[str, ...]`, `get_config(model, switches) -> ConfigDict` and
+`build(model, config, data_dir, train_fraction) -> Task`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+from typing import Any
+
+from tasks import spec
+
+FAMILIES = {
+    "digits": "tasks.digits",
+    "fashion_mnist": "tasks.fashion_mnist",
+}
+
+
+def _family_module(family: str):
+  if family not in FAMILIES:
+    raise spec.InputError(
+        f"unknown task family {family!r}; known tasks: "
+        f"{', '.join(task_names())}")
+  return importlib.import_module(FAMILIES[family])
+
+
+def task_names() -> list[str]:
+  """Every registered `family/model`."""
+  return [f"{family}/{model}" for family, path in FAMILIES.items()
+          for model in importlib.import_module(path).MODELS]
+
+
+def _parse_value(text: str) -> Any:
+  """A Python literal if `text` is one (`3`, `1e-3`, `True`), else a string."""
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def get_config(name: str):
+  """Returns `(family, model, config)` for a task name with its `:arg`."""
+  base, _, arg = name.partition(":")
+  family, _, model = base.partition("/")
+  module = _family_module(family)
+  if model not in module.MODELS:
+    raise spec.InputError(
+        f"unknown task {base!r}; known tasks: {', '.join(task_names())}")
+  items = [item for item in arg.split(",") if item]
+  switches = [item for item in items if "=" not in item]
+  config = module.get_config(model, switches)
+  for item in items:
+    if "=" not in item:
+      continue
+    key, _, text = item.partition("=")
+    if key not in config:
+      raise spec.InputError(
+          f"task {base!r} has no config key {key!r}; keys: "
+          f"{', '.join(sorted(config.keys()))}")
+    try:
+      config[key] = _parse_value(text)  # ConfigDict checks the type.
+    except (TypeError, ValueError) as e:
+      raise spec.InputError(f"bad value for {key!r} in {name!r}: {e}") from e
+  return family, model, config
+
+
+def get_task(name: str, *, data_dir: str | None = None,
+             train_fraction: float = 1.0) -> spec.Task:
+  """Builds the task called `name`.
+
+  Args:
+    name: `family/model[:arg]`, see the module docstring.
+    data_dir: where the family's data files are, if not the default place.
+    train_fraction: the share of the training set the learner may use (the
+      adversary's data budget); originals always use 1.0.
+
+  Raises:
+    spec.InputError: unknown name or config key, or missing data.
+  """
+  family, model, config = get_config(name)
+  task = _family_module(family).build(model, config, data_dir, train_fraction)
+  return dataclasses.replace(task, name=name, config=config.to_dict())

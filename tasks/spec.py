@@ -1,0 +1,112 @@
+"""The contract between a task and the benchmark.
+
+A task is a learning problem with one fixed recipe (DESIGN.md, "Words"). The
+benchmark (`benchmark/`) only ever sees a `Task`: it never imports a task
+module by name and never branches on a task's family. Everything a completion
+run needs is here:
+
+* `init(key) -> variables`: the model's own initialisers. Variables are a dict
+  of collections (`{"params": ..., "batch_stats": ...}`), each a plain pytree.
+* `recipe`: optimiser factory, schedule, budget and evaluation schedule.
+* `make_learner(tx, trainable) -> Learner`: how the task's agent learns with a
+  given optimiser (`agents/` implements it). `trainable` has the structure of
+  the variables; non-gradient collections (batch-norm statistics) that are not
+  trainable must keep their values bit for bit.
+* `evaluate(variables, data, key) -> P`: scalar performance, higher is
+  better, jittable, run on the device.
+* `data`: the arrays (or environment parameters) the learner and evaluation
+  read. They are passed to compiled code as arguments, never closed over, so
+  that a data set is not baked into a program as a constant.
+* `p0`: the reference performance (chance accuracy or random-policy return).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import jax
+import optax
+
+Variables = Any  # dict of collections -> pytree of arrays
+Mask = Any  # same structure as Variables, boolean arrays
+
+
+class Learner(NamedTuple):
+  """A learner as pure functions (the purejaxrl pattern).
+
+  Attributes:
+    init: `(variables, key) -> state`; the state is a pytree holding variables,
+      optimiser state and whatever the learner needs (data order, env state).
+    step: `(state, data) -> (state, loss)`: one optimiser update at the
+      recipe's batch size. `loss` is a scalar used to detect divergence.
+    variables: `(state) -> variables`.
+  """
+
+  init: Callable[[Variables, jax.Array], Any]
+  step: Callable[[Any, Any], tuple[Any, jax.Array]]
+  variables: Callable[[Any], Variables]
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+  """How an original is trained, and what a completion run may spend.
+
+  Attributes:
+    optimizer: `learning_rate -> GradientTransformation` (the rate may be a
+      schedule). Weight decay and clipping belong here.
+    schedule: the recipe's learning-rate schedule, `step -> rate`.
+    peak_learning_rate: the schedule's peak; fine-tuning (T3/T4) defaults to
+      a fraction of it (DESIGN.md: not the final value of a cosine).
+    batch_size: examples per update.
+    num_updates: the full budget, i.e. the cost of training from scratch.
+    eval_updates: increasing update counts at which performance is measured,
+      starting at 0 and ending at `num_updates`; dense near the start.
+    cost_unit: what one unit of cost is ("updates" or "frames").
+    cost_per_update: cost units per optimiser update (1 for supervised tasks).
+    finetune_learning_rate: the task's own T3/T4 rate, if it declares one.
+  """
+
+  optimizer: Callable[[optax.ScalarOrSchedule], optax.GradientTransformation]
+  schedule: optax.Schedule
+  peak_learning_rate: float
+  batch_size: int
+  num_updates: int
+  eval_updates: tuple[int, ...]
+  cost_unit: str = "updates"
+  cost_per_update: int = 1
+  finetune_learning_rate: float | None = None
+
+  def __post_init__(self):
+    e = self.eval_updates
+    if e[0] != 0 or e[-1] != self.num_updates or any(
+        b <= a for a, b in zip(e, e[1:])):
+      raise ValueError(
+          "eval_updates must increase strictly from 0 to num_updates="
+          f"{self.num_updates}, got {e}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """A named learning problem with one fixed recipe. See the module doc."""
+
+  name: str
+  init: Callable[[jax.Array], Variables]
+  recipe: Recipe
+  make_learner: Callable[[optax.GradientTransformation, Mask], Learner]
+  evaluate: Callable[[Variables, Any, jax.Array], jax.Array]
+  data: Any
+  p0: float
+  performance_name: str = "test accuracy"
+  description: str = ""
+  data_info: dict = dataclasses.field(default_factory=dict)
+  # The settings the task was built with (its config), for provenance.
+  config: dict = dataclasses.field(default_factory=dict)
+
+
+class InputError(Exception):
+  """Bad input from the user: an unknown name, a malformed file, missing data.
+
+  Command-line entry points print its message as one line and exit non-zero;
+  anything else escaping them is a bug and keeps its traceback.
+  """
