@@ -102,6 +102,10 @@ def restore_checkpoint(path: str, like: Any) -> Any:
 
 
 def git_commit() -> str:
+  """HEAD (with `-dirty` for local changes to the code), or the value of
+  `MCBENCH_GIT_COMMIT` where the tree was copied without its `.git`."""
+  if os.environ.get("MCBENCH_GIT_COMMIT"):
+    return os.environ["MCBENCH_GIT_COMMIT"]
   try:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root,
