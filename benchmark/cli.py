@@ -23,12 +23,13 @@ def define_task_flags() -> None:
       "Folder with the task's data files, if not the default place.")
 
 
-def flag_values(names=None) -> dict:
-  """The values of this program's own flags (for provenance)."""
-  values = flags.FLAGS.flag_values_dict()
-  keep = names or [f.name for f in flags.FLAGS.get_key_flags_for_module(
-      sys.argv[0])] or list(values)
-  return {name: values[name] for name in keep if name in values}
+def flag_values() -> dict:
+  """The values of mcbench's own flags, not absl's or JAX's (provenance)."""
+  values = {}
+  for module, module_flags in flags.FLAGS.flags_by_module_dict().items():
+    if "benchmark" in module or module == "__main__":
+      values.update({flag.name: flag.value for flag in module_flags})
+  return dict(sorted(values.items()))
 
 
 def run(main: Callable[[list[str]], None]) -> None:

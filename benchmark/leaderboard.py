@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import math
+import sys
 from typing import Any, Sequence
 
 from benchmark import records as records_lib
@@ -120,3 +121,31 @@ def write(records_dir: str, output: str) -> tuple[str, list[str]]:
   markdown = build(good)
   storage.write_text_atomic(output, markdown + "\n")
   return markdown, bad
+
+
+def main(argv):
+  """`python -m benchmark.leaderboard --task=T --workdir=DIR` (or
+  `--records=DIR --output=FILE`): rebuilds a leaderboard from records."""
+  del argv
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from benchmark import sweep  # pylint: disable=g-import-not-at-top
+  values = flags.FLAGS
+  source = values.records or sweep.records_dir(values.workdir, values.task)
+  output = values.output or sweep.leaderboard_path(values.workdir, values.task)
+  markdown, bad = write(source, output)
+  print(markdown)
+  for line in bad:
+    print(f"mcbench: invalid record left out: {line}", file=sys.stderr)
+  if bad:
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
+  from benchmark import cli  # pylint: disable=g-import-not-at-top
+  cli.define_task_flags()
+  absl_flags.DEFINE_string("records", None, "Folder of records (default: "
+                           "WORKDIR/records/<task>).")
+  absl_flags.DEFINE_string("output", None, "Markdown file to write (default: "
+                           "WORKDIR/leaderboard/<task>.md).")
+  cli.run(main)

@@ -1,0 +1,177 @@
+"""The command-line entry points end to end on digits, and bad input."""
+
+import glob
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import run_cli
+
+SMALL = ["--splits=layer.head", "--procedures=T1,T3", "--seeds=2",
+         "--num_originals=2", "--alphas=0.5,0.9", "--bootstrap_reps=200"]
+
+
+def assert_one_line_error(result, message):
+  assert result.returncode != 0
+  lines = result.stderr.strip().splitlines()
+  assert lines[-1].startswith("mcbench: error: "), result.stderr[-2000:]
+  assert message in lines[-1], lines[-1]
+
+
+def record_bodies(workdir):
+  bodies = {}
+  for path in sorted(glob.glob(f"{workdir}/records/*/*.json")):
+    record = json.load(open(path))
+    record.pop("provenance")
+    bodies[os.path.basename(path)] = record
+  return bodies
+
+
+def test_train_list_scheme_and_run(tmp_path):
+  workdir = str(tmp_path / "wd")
+  trained = run_cli("benchmark.train", "--task=digits/mlp", "--seeds=2",
+                    f"--workdir={workdir}")
+  assert trained.returncode == 0, trained.stderr[-2000:]
+  manifests = sorted(glob.glob(f"{workdir}/originals/digits-mlp/*/manifest.json"))
+  assert len(manifests) == 2
+  manifest = json.load(open(manifests[0]))
+  assert manifest["p_star"] > 0.9 and len(manifest["content_sha256"]) == 64
+  assert manifest["provenance"]["platform"] == "cpu"
+
+  listed = run_cli("benchmark.splits", "--task=digits/mlp", "--list")
+  assert listed.returncode == 0
+  assert "params/hidden1/kernel" in listed.stdout and "8,970" in listed.stdout
+
+  scheme = tmp_path / "head.yaml"
+  scheme.write_text("name: head\nwithhold: ['params/head/**']\n")
+  shown = run_cli("benchmark.splits", "--task=digits/mlp", f"--scheme={scheme}")
+  assert shown.returncode == 0
+  assert "head: withholds 650 of 8,970 scalars (7.25%)" in shown.stdout
+
+  ran = run_cli("benchmark.run", "--task=digits/mlp", f"--workdir={workdir}",
+                *SMALL)
+  assert ran.returncode == 0, ran.stderr[-2000:]
+  assert "original(s) of" not in ran.stdout  # The two originals were reused.
+  assert "| layer.head |" in ran.stdout and "#### alpha = 0.9" in ran.stdout
+  assert "2 record(s) written" in ran.stdout
+  assert "ETA" in ran.stderr or "<" in ran.stderr  # tqdm's progress line.
+  assert os.path.isfile(f"{workdir}/leaderboard/digits-mlp.md")
+
+
+def test_same_flags_and_seed_give_identical_records(tmp_path):
+  bodies = []
+  for name in ("a", "b"):
+    result = run_cli("benchmark.run", "--task=digits/mlp",
+                     f"--workdir={tmp_path / name}", *SMALL)
+    assert result.returncode == 0, result.stderr[-2000:]
+    bodies.append(record_bodies(tmp_path / name))
+  assert len(bodies[0]) == 2
+  assert bodies[0] == bodies[1]
+
+
+def test_divergent_completion_is_recorded_not_crashed(tmp_path):
+  result = run_cli("benchmark.run", "--task=digits/mlp", "--splits=all",
+                   "--procedures=T3", "--seeds=2", "--num_originals=1",
+                   "--finetune_fraction=1e38", "--alphas=0.9",
+                   f"--workdir={tmp_path}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  (record,) = record_bodies(tmp_path).values()
+  assert all(seed["diverged"] for seed in record["seeds"])
+  assert record["hardness"][0]["censored"] == [True, True]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task=nope/x"], "unknown task family 'nope'"),
+    (["--task=digits/cnn"], "unknown task 'digits/cnn'"),
+    (["--splits=layer.hed"], "unknown split 'layer.hed'"),
+    (["--splits=stages"], "unknown split 'stages'"),
+    (["--procedures=T1,T9"], "unknown procedure 'T9'"),
+    (["--alphas=0,0.5"], "alpha 0.0 is outside (0, 1]"),
+    (["--alphas=1.5"], "alpha 1.5 is outside (0, 1]"),
+    (["--alphas=high"], "--alphas must be numbers"),
+    (["--reinit=ones"], "unknown re-initialisation 'ones'"),
+    (["--budget_fraction=0"], "budget fraction must be in (0, 1]"),
+    (["--train_fraction=2"], "train fraction must be in (0, 1]"),
+    (["--task=fashion_mnist/cnn", "--data_dir=/nonexistent"],
+     "Fashion-MNIST file /nonexistent/train-images-idx3-ubyte.gz not found"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
+  workdir = tmp_path / "wd"
+  result = run_cli("benchmark.run", f"--workdir={workdir}", *args)
+  assert_one_line_error(result, message)
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name: x\nwithhold: ['params/hed/*']", "nearest: params/head/"),
+    ("name: x\nwithhold: ['params/head/*']\nkeep: ['params/head/*']",
+     "selects nothing"),
+    ("name: [x", "malformed scheme file"),
+])
+def test_bad_scheme_file(tmp_path, text, message):
+  scheme = tmp_path / "scheme.yaml"
+  scheme.write_text(text)
+  workdir = tmp_path / "wd"
+  for module, flag in (("benchmark.run", "splits"),
+                       ("benchmark.splits", "scheme")):
+    result = run_cli(module, f"--workdir={workdir}", f"--{flag}={scheme}")
+    assert_one_line_error(result, message)
+  assert not workdir.exists()
+
+
+def test_splits_without_an_action_and_unknown_family():
+  assert_one_line_error(run_cli("benchmark.splits"), "nothing to do")
+  assert_one_line_error(run_cli("benchmark.splits", "--family=stages"),
+                        "unknown split")
+
+
+def test_divergent_original_is_an_error_and_saves_nothing(tmp_path):
+  result = run_cli("benchmark.train", "--task=digits/mlp:peak_learning_rate=1e38",
+                   "--seeds=1", f"--workdir={tmp_path / 'wd'}")
+  assert_one_line_error(result, "diverged")
+  assert not glob.glob(f"{tmp_path}/wd/originals/*/*/manifest.json")
+
+
+@pytest.fixture
+def copied_workdir(digits_workdir, tmp_path):
+  workdir = tmp_path / "wd"
+  shutil.copytree(os.path.join(digits_workdir, "originals"),
+                  workdir / "originals")
+  return workdir
+
+
+def test_checkpoint_not_matching_its_manifest(copied_workdir):
+  path = copied_workdir / "originals/digits-mlp/seed-1/manifest.json"
+  manifest = json.loads(path.read_text())
+  manifest["content_sha256"] = "0" * 64
+  path.write_text(json.dumps(manifest))
+  result = run_cli("benchmark.run", f"--workdir={copied_workdir}", *SMALL)
+  assert_one_line_error(result, "does not match its manifest")
+  assert not (copied_workdir / "records").exists()
+
+
+def test_unreadable_checkpoint(copied_workdir):
+  checkpoint = copied_workdir / "originals/digits-mlp/seed-0/checkpoint"
+  for path in checkpoint.rglob("*"):
+    if path.is_file() and "manifest" not in path.name:
+      path.write_bytes(b"garbage")
+  result = run_cli("benchmark.train", f"--workdir={copied_workdir}",
+                   "--seeds=1")
+  assert result.returncode != 0
+  last = result.stderr.strip().splitlines()[-1]
+  assert last.startswith("mcbench: error: ") and "seed-0" in last, last
+
+
+def test_other_recipe_in_the_workdir_is_refused(copied_workdir):
+  result = run_cli("benchmark.run", "--task=digits/mlp",
+                   f"--workdir={copied_workdir}", *SMALL)
+  assert result.returncode == 0
+  path = copied_workdir / "originals/digits-mlp/seed-0/manifest.json"
+  manifest = json.loads(path.read_text())
+  manifest["task_config"]["batch_size"] = 7
+  path.write_text(json.dumps(manifest))
+  assert_one_line_error(
+      run_cli("benchmark.train", f"--workdir={copied_workdir}", "--seeds=1"),
+      "trained with another recipe")

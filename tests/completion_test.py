@@ -1,0 +1,223 @@
+"""Procedures and the completion engine on real digits data."""
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from agents import supervised
+from benchmark import completion, procedures, splitter
+from tasks import digits, recipes, registry, spec
+
+
+class NormMLP(nn.Module):
+  """A batch-normalised MLP, so that frozen statistics can be checked."""
+
+  @nn.compact
+  def __call__(self, x, train=False):
+    x = nn.Dense(32, name="hidden")(x)
+    x = nn.BatchNorm(use_running_average=not train, name="norm")(x)
+    return nn.Dense(10, name="head")(nn.relu(x))
+
+
+@pytest.fixture(scope="module")
+def norm_task():
+  train, test = digits.load_digits(0.2)
+  recipe = spec.Recipe(optimizer=lambda lr: optax.adamw(lr, weight_decay=0.1),
+                       schedule=optax.constant_schedule(1e-2),
+                       peak_learning_rate=1e-2, batch_size=32,
+                       num_updates=20, eval_updates=(0, 5, 20))
+  model = NormMLP()
+  return recipes.supervised_task(
+      "test/norm-mlp", recipes.flax_init(model, jnp.zeros((1, 64))),
+      supervised.flax_apply(model), recipes.make_dataset(train, test, 360),
+      recipe, num_classes=10)
+
+
+def completed(task, original, scheme, procedure_name, key=0):
+  mask = splitter.make_mask(original, scheme)
+  run = jax.jit(completion.make_completion(task))
+  curve, final = run(jax.random.key(key), original, mask,
+                     procedures.settings(procedure_name, task.recipe), jnp.inf,
+                     task.data)
+  return mask, curve, final
+
+
+def leaves_by_path(tree):
+  return {splitter.path_of(kp): np.asarray(v) for kp, v in
+          jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+@pytest.mark.parametrize("procedure", ["T1", "T3"])
+def test_t1_t3_leave_every_other_variable_bit_identical(norm_task, procedure):
+  original = norm_task.init(jax.random.key(1))
+  scheme = splitter.Scheme("hidden", ("params/hidden/**",))
+  mask, curve, final = completed(norm_task, original, scheme, procedure)
+  before, after = leaves_by_path(original), leaves_by_path(final)
+  for path, withheld in leaves_by_path(mask).items():
+    if withheld.any():
+      assert not np.array_equal(before[path], after[path]), path
+    else:  # Bit for bit, batch-norm statistics included.
+      assert before[path].tobytes() == after[path].tobytes(), path
+  assert not bool(curve.diverged)
+
+
+@pytest.mark.parametrize("procedure", ["T2", "T4"])
+def test_t2_t4_move_every_variable(norm_task, procedure):
+  original = norm_task.init(jax.random.key(1))
+  scheme = splitter.Scheme("hidden", ("params/hidden/**",))
+  _, _, final = completed(norm_task, original, scheme, procedure)
+  before, after = leaves_by_path(original), leaves_by_path(final)
+  for path in before:
+    assert not np.array_equal(before[path], after[path]), path
+
+
+def test_withheld_part_is_reinitialised_and_the_rest_kept(digits_task,
+                                                          digits_originals):
+  original = digits_originals[0].variables
+  scheme = splitter.Scheme("head", ("params/head/*",))
+  mask = splitter.make_mask(original, scheme)
+  budget = completion.budget_schedule(digits_task.recipe, 0.01)
+  run = jax.jit(completion.make_completion(digits_task, budget))
+  curve, _ = run(jax.random.key(0), original, mask,
+                 procedures.settings("T1", digits_task.recipe), jnp.inf,
+                 digits_task.data)
+  # At step 0 the head is fresh: performance collapses towards chance.
+  assert float(curve.performance[0]) < 0.5 < digits_originals[0].p_star
+
+
+def test_zeros_reinit(digits_task, digits_originals):
+  original = digits_originals[0].variables
+  mask = splitter.make_mask(original, splitter.Scheme("h", ("params/head/*",)))
+  run = jax.jit(completion.make_completion(
+      digits_task, completion.budget_schedule(digits_task.recipe, 0.01)))
+  settings = procedures.settings("T1", digits_task.recipe, reinit="zeros")
+  curve, _ = run(jax.random.key(0), original, mask, settings, jnp.inf,
+                 digits_task.data)
+  # All-zero logits: argmax picks class 0 everywhere, 36 of 360 test digits.
+  assert float(curve.performance[0]) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("transform", [lambda f: f, jax.jit],
+                         ids=["eager", "jit"])
+def test_zero_where_frozen(transform):
+  trainable = {"a": jnp.array([True, False]), "b": jnp.array(False)}
+  tx = procedures.zero_where_frozen(trainable)
+  updates = {"a": jnp.array([1.0, 2.0]), "b": jnp.array(3.0)}
+  out, _ = transform(lambda u: tx.update(u, tx.init(u)))(updates)
+  np.testing.assert_array_equal(out["a"], [1.0, 0.0])
+  assert float(out["b"]) == 0.0
+
+
+def test_learning_rates_of_the_procedures(digits_task):
+  recipe = digits_task.recipe
+  for name, finetune in [("T1", False), ("T2", False), ("T3", True),
+                         ("T4", True)]:
+    rate = procedures.learning_rate(recipe, procedures.settings(name, recipe))
+    expected = 0.1 * recipe.peak_learning_rate if finetune else float(
+        recipe.schedule(200))
+    assert float(rate(200)) == pytest.approx(expected)
+  custom = procedures.settings("T3", recipe, finetune_fraction=0.5)
+  assert float(procedures.learning_rate(recipe, custom)(0)) == pytest.approx(
+      0.5 * recipe.peak_learning_rate)
+  declared = dataclasses.replace(recipe, finetune_learning_rate=1e-4)
+  assert procedures.finetune_learning_rate(declared) == 1e-4
+
+
+def test_unknown_procedure_and_reinit(digits_task):
+  with pytest.raises(spec.InputError, match="unknown procedure 'T5'"):
+    procedures.settings("T5", digits_task.recipe)
+  with pytest.raises(spec.InputError, match="re-initialisation"):
+    procedures.settings("T1", digits_task.recipe, reinit="ones")
+
+
+def test_early_stop_freezes_the_run_and_masks_later_points(digits_task,
+                                                           digits_originals):
+  original = digits_originals[0].variables
+  mask = splitter.make_mask(original, splitter.Scheme("h", ("params/head/*",)))
+  run = jax.jit(completion.make_completion(digits_task))
+  settings = procedures.settings("T2", digits_task.recipe)
+  stop = 0.5
+  curve, _ = run(jax.random.key(0), original, mask, settings, stop,
+                 digits_task.data)
+  performance = np.asarray(curve.performance)
+  reached = int(np.argmax(performance >= stop))
+  assert 0 < reached < len(performance) - 1
+  assert np.all(np.isnan(performance[reached + 1:]))
+  assert not np.any(np.isnan(performance[:reached + 1]))
+
+
+def test_batched_runs_equal_single_runs(digits_task, digits_originals):
+  budget = completion.budget_schedule(digits_task.recipe, 0.1)
+  originals = [o.variables for o in digits_originals[:2]]
+  mask = splitter.make_mask(originals[0],
+                            splitter.Scheme("h", ("params/hidden2/*",)))
+  settings = procedures.settings("T1", digits_task.recipe)
+  keys = jax.random.split(jax.random.key(5), 2)
+  stacked = jax.tree.map(lambda *x: jnp.stack(x), *originals)
+  batched = completion.make_batched_completion(digits_task, budget)(
+      keys, stacked, mask, settings, jnp.full(2, jnp.inf), digits_task.data)
+  run = jax.jit(completion.make_completion(digits_task, budget))
+  for i in range(2):
+    single, _ = run(keys[i], originals[i], mask, settings, jnp.inf,
+                    digits_task.data)
+    np.testing.assert_allclose(batched.performance[i], single.performance,
+                               atol=1e-6)
+
+
+def test_scratch_training_is_t2_with_everything_withheld(digits_task):
+  key = completion.derive_key("scratch-test")
+  curves, variables = completion.make_scratch_training(digits_task)(key[None])
+  shapes = jax.eval_shape(digits_task.init, key)
+  placeholder = jax.tree.map(lambda s: jnp.ones(s.shape, s.dtype), shapes)
+  run = jax.jit(completion.make_completion(digits_task))
+  curve, _ = run(key, placeholder, completion.everything_withheld(placeholder),
+                 procedures.settings("T2", digits_task.recipe), jnp.inf,
+                 digits_task.data)
+  np.testing.assert_allclose(curves.performance[0], curve.performance,
+                             atol=1e-6)
+  assert curve.performance[-1] > 0.9
+
+
+def test_nan_loss_is_reported_as_divergence(digits_task, digits_originals):
+  original = digits_originals[0].variables
+  mask = splitter.make_mask(original, splitter.Scheme("all", ("**",)))
+  run = jax.jit(completion.make_completion(digits_task))
+  settings = procedures.settings("T3", digits_task.recipe,
+                                 finetune_fraction=1e38)
+  curve, _ = run(jax.random.key(0), original, mask, settings, jnp.inf,
+                 digits_task.data)
+  assert bool(curve.diverged)
+  assert np.isnan(np.asarray(curve.performance)[-1])
+
+
+def test_budget_schedule(digits_task):
+  recipe = digits_task.recipe
+  assert completion.budget_schedule(recipe) == recipe.eval_updates
+  half = completion.budget_schedule(recipe, 0.5)
+  assert half[-1] == recipe.num_updates // 2 and half[0] == 0
+  with pytest.raises(spec.InputError, match="budget fraction"):
+    completion.budget_schedule(recipe, 1.5)
+
+
+def test_keys_are_derived_from_names():
+  a = completion.derive_key("digits/mlp", "abc", "layer.head", "T1", 0)
+  b = completion.derive_key("digits/mlp", "abc", "layer.head", "T1", 0)
+  c = completion.derive_key("digits/mlp", "abc", "layer.head", "T1", 1)
+  assert jnp.array_equal(jax.random.key_data(a), jax.random.key_data(b))
+  assert not jnp.array_equal(jax.random.key_data(a), jax.random.key_data(c))
+
+
+def test_registry_config_overrides():
+  task = registry.get_task("digits/mlp:num_updates=100,peak_learning_rate=0.01")
+  assert task.recipe.num_updates == 100 and task.name.endswith("=0.01")
+  with pytest.raises(spec.InputError, match="no config key 'nope'"):
+    registry.get_task("digits/mlp:nope=1")
+  with pytest.raises(spec.InputError, match="unknown task 'digits/cnn'"):
+    registry.get_task("digits/cnn")
+  with pytest.raises(spec.InputError, match="unknown task family"):
+    registry.get_task("imagenet/resnet50")

@@ -1,0 +1,45 @@
+"""Shared fixtures: the digits task and its originals, trained once."""
+
+import os
+import subprocess
+import sys
+
+import jax
+import pytest
+
+from benchmark import originals as originals_lib
+from tasks import registry
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def digits_task():
+  return registry.get_task("digits/mlp")
+
+
+@pytest.fixture(scope="session")
+def digits_workdir(tmp_path_factory):
+  """A workdir holding the three default originals of digits/mlp."""
+  workdir = str(tmp_path_factory.mktemp("digits"))
+  originals_lib.ensure_originals(registry.get_task("digits/mlp"), workdir, 3,
+                                 log=lambda _: None)
+  return workdir
+
+
+@pytest.fixture(scope="session")
+def digits_originals(digits_task, digits_workdir):
+  return originals_lib.ensure_originals(digits_task, digits_workdir, 3,
+                                        log=lambda _: None)
+
+
+def run_cli(module, *args, timeout=600):
+  """Runs `python -m module args...` from the project root."""
+  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+                        env=env, capture_output=True, text=True,
+                        timeout=timeout)
+
+
+def first_leaf(tree):
+  return jax.tree.leaves(tree)[0]

@@ -1,0 +1,58 @@
+"""fashion_mnist/cnn on the real IDX files of Debian's dataset-fashion-mnist."""
+
+import gzip
+
+import jax
+import numpy as np
+import pytest
+
+from benchmark import sweep
+from tasks import fashion_mnist, registry
+from tasks.spec import InputError
+
+
+def test_idx_files_are_read_with_the_published_shapes_and_labels():
+  train, test = fashion_mnist.load_fashion_mnist(None)
+  assert train[0].shape == (60000, 28, 28) and train[0].dtype == np.uint8
+  assert test[0].shape == (10000, 28, 28)
+  assert np.array_equal(np.bincount(train[1]), np.full(10, 6000))
+  assert np.array_equal(np.bincount(test[1]), np.full(10, 1000))
+  # The statistics the model normalises with are the training set's.
+  pixels = train[0] / 255.0
+  assert pixels.mean() == pytest.approx(fashion_mnist.MEAN, abs=1e-3)
+  assert pixels.std() == pytest.approx(fashion_mnist.STD, abs=1e-3)
+
+
+def test_truncated_or_foreign_files_are_refused(tmp_path):
+  path = tmp_path / "bad.gz"
+  with gzip.open(path, "wb") as f:
+    f.write(b"\x00\x00\x08\x01\x00\x00\x00\x05ab")
+  with pytest.raises(InputError, match="truncated"):
+    fashion_mnist.read_idx(str(path))
+  with gzip.open(path, "wb") as f:
+    f.write(b"PK\x03\x04")
+  with pytest.raises(InputError, match="not an IDX file"):
+    fashion_mnist.read_idx(str(path))
+
+
+def test_missing_data_names_the_package():
+  with pytest.raises(InputError, match="apt-get install dataset-fashion-mnist"):
+    registry.get_task("fashion_mnist/cnn", data_dir="/nonexistent")
+
+
+def test_train_fraction_keeps_a_fixed_subset():
+  a = registry.get_task("fashion_mnist/cnn:smoke", train_fraction=0.5)
+  b = registry.get_task("fashion_mnist/cnn:smoke", train_fraction=0.5)
+  assert a.data.train_images.shape[0] == 1024
+  assert np.array_equal(a.data.train_labels, b.data.train_labels)
+
+
+def test_smoke_sweep_end_to_end(tmp_path):
+  settings = sweep.SweepSettings(
+      task="fashion_mnist/cnn:smoke", splits=("layer.bn2",),
+      procedures=("T1",), seeds=1, num_originals=1, alphas=(0.5,),
+      workdir=str(tmp_path), bootstrap_reps=100)
+  result = sweep.run_sweep(settings, log=lambda _: None)
+  assert len(result["records"]) == 1
+  assert "| layer.bn2 |" in result["markdown"]
+  assert "batch_stats/bn2/mean" in open(result["records"][0]).read()

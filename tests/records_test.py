@@ -1,0 +1,95 @@
+"""Records: schema, atomic writes, tamper detection, leaderboard build."""
+
+import json
+import os
+
+import pytest
+
+from benchmark import leaderboard, records, storage, sweep
+from tasks.spec import InputError
+
+
+@pytest.fixture(scope="module")
+def sweep_result(tmp_path_factory, digits_workdir):
+  settings = sweep.SweepSettings(
+      task="digits/mlp", splits=("layer.head", "type.biases"),
+      procedures=("T1", "T2"), seeds=2, alphas=(0.5, 0.9),
+      workdir=digits_workdir, bootstrap_reps=200)
+  return sweep.run_sweep(settings, log=lambda _: None)
+
+
+def test_one_valid_record_per_split_and_procedure(sweep_result):
+  paths = sweep_result["records"] + sweep_result["skipped"]
+  assert len(paths) == 4
+  names = sorted(os.path.basename(p).split("__")[0] + "/" +
+                 os.path.basename(p).split("__")[1] for p in paths)
+  assert names == ["layer.head/T1", "layer.head/T2", "type.biases/T1",
+                   "type.biases/T2"]
+  record = records.read(sweep_result["records"][0])
+  assert record["split"]["withheld"] > 0
+  assert len(record["seeds"]) == 2
+  assert [row["alpha"] for row in record["hardness"]] == [0.5, 0.9]
+  assert record["provenance"]["jax"]
+  assert record["reference"]["t0"][0] <= record["reference"]["t0"][1]
+  assert {o["seed"] for o in record["originals"]} == {0, 1, 2}
+
+
+def test_edited_record_is_detected(sweep_result, tmp_path):
+  record = json.load(open(sweep_result["records"][0]))
+  record["hardness"][0]["hardness"][0] = 123.0
+  path = str(tmp_path / "edited.json")
+  json.dump(record, open(path, "w"))
+  with pytest.raises(InputError, match="corrupt or was edited"):
+    records.read(path)
+
+
+def test_schema_violation_is_named(sweep_result, tmp_path):
+  record = json.load(open(sweep_result["records"][0]))
+  del record["seeds"]
+  path = str(tmp_path / "broken.json")
+  json.dump(record, open(path, "w"))
+  with pytest.raises(InputError, match="'seeds' is a required property"):
+    records.read(path)
+
+
+def test_truncated_record_is_named(tmp_path):
+  path = tmp_path / "cut.json"
+  path.write_text('{"schema": "mcbench.rec')
+  with pytest.raises(InputError, match="cannot read"):
+    records.read(str(path))
+
+
+def test_leaderboard_reports_bad_records_and_keeps_good_ones(sweep_result,
+                                                             tmp_path):
+  for i, source in enumerate(sweep_result["records"][:2]):
+    (tmp_path / f"r{i}.json").write_text(open(source).read())
+  (tmp_path / "bad.json").write_text("{}")
+  markdown, bad = leaderboard.write(str(tmp_path), str(tmp_path / "lb.md"))
+  assert len(bad) == 1 and "bad.json" in bad[0]
+  assert "| layer.head |" in markdown or "| type.biases |" in markdown
+  with pytest.raises(InputError, match="no valid record"):
+    leaderboard.write(str(tmp_path / "empty"), str(tmp_path / "x.md"))
+
+
+def test_leaderboard_is_deterministic(sweep_result):
+  loaded = [records.read(p) for p in sweep_result["records"]]
+  assert leaderboard.build(loaded) == leaderboard.build(loaded[::-1])
+
+
+def test_atomic_write_leaves_no_temporary_file(tmp_path):
+  path = str(tmp_path / "a.json")
+  storage.write_json_atomic(path, {"x": 1})
+  with pytest.raises(ValueError):
+    storage.write_json_atomic(path, {"x": float("nan")})
+  assert os.listdir(tmp_path) == ["a.json"]
+  assert json.load(open(path)) == {"x": 1}
+
+
+def test_rerun_skips_finished_records(sweep_result, digits_workdir):
+  settings = sweep.SweepSettings(
+      task="digits/mlp", splits=("layer.head", "type.biases"),
+      procedures=("T1", "T2"), seeds=2, alphas=(0.5, 0.9),
+      workdir=digits_workdir, bootstrap_reps=200)
+  again = sweep.run_sweep(settings, log=lambda _: None)
+  assert again["records"] == []
+  assert len(again["skipped"]) == 4
