@@ -13,14 +13,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from benchmark import completion, hardness, leaderboard, originals as originals_lib
+from benchmark import completion, hardness, leaderboard
+from benchmark import originals as originals_lib
 from benchmark import procedures as procedures_lib
 from benchmark import records, splitter, storage
 from tasks import registry, spec
@@ -84,11 +85,26 @@ def _finite_or_none(values: np.ndarray) -> list[float | None]:
   return [float(v) if np.isfinite(v) else None for v in values]
 
 
-def make_record(task, scheme, summary, procedure_name, procedure, settings,
-                alphas, originals, reference_costs, eval_updates, curves,
-                variant, wall, flags) -> dict[str, Any]:
+class SweepContext(NamedTuple):
+  """What every record of one sweep shares."""
+
+  task: spec.Task
+  settings: SweepSettings
+  alphas: tuple[float, ...]
+  originals: Sequence[originals_lib.Original]
+  reference: dict[str, Any]
+  eval_updates: tuple[int, ...]
+  variant: str
+  flags: dict
+
+
+def make_record(context: SweepContext, scheme: splitter.Scheme,
+                summary: dict[str, Any], procedure_name: str,
+                procedure: procedures_lib.ProcedureSettings,
+                curves: completion.Curve, wall: float) -> dict[str, Any]:
   """Builds the record of one (split, procedure) from its seeds' curves."""
-  costs = [u * task.recipe.cost_per_update for u in eval_updates]
+  task, settings, originals = context.task, context.settings, context.originals
+  costs = [u * task.recipe.cost_per_update for u in context.eval_updates]
   performance = np.asarray(curves.performance, np.float64)
   seeds, normalised = [], []
   for seed in range(settings.seeds):
@@ -111,24 +127,24 @@ def make_record(task, scheme, summary, procedure_name, procedure, settings,
           "finetune_learning_rate": float(procedure.finetune_learning_rate),
           "reinit": settings.reinit,
       },
-      "adversary": {"variant": variant,
+      "adversary": {"variant": context.variant,
                     "train_fraction": settings.train_fraction},
       "budget": {"fraction": settings.budget_fraction, "cost": costs[-1],
                  "cost_unit": task.recipe.cost_unit},
-      "alphas": list(alphas),
+      "alphas": list(context.alphas),
       "early_stop": settings.early_stop,
       "bootstrap_reps": settings.bootstrap_reps,
       "p0": task.p0,
       "performance_name": task.performance_name,
       "originals": [{"seed": o.seed, "content_sha256": o.content_hash,
                      "p_star": o.p_star} for o in originals],
-      "reference": reference_costs,
+      "reference": context.reference,
       "eval_costs": costs,
       "seeds": seeds,
       "hardness": hardness.hardness_table(
-          costs, normalised, reference_costs["t0"], alphas, costs[-1],
-          settings.bootstrap_reps),
-      "provenance": storage.provenance(wall_time_s=wall, flags=flags),
+          costs, normalised, context.reference["t0"], context.alphas,
+          costs[-1], settings.bootstrap_reps),
+      "provenance": storage.provenance(wall_time_s=wall, flags=context.flags),
   }
   return records.finalise(record)
 
@@ -174,6 +190,9 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   # Eagerly initialised variables keep the layers' creation order.
   template = task.init(jax.random.key(0))
   schemes = splitter.resolve_schemes(template, settings.splits, task.name)
+  if not schemes or not settings.procedures:
+    raise spec.InputError("nothing to run: give at least one split and one "
+                          "procedure")
 
   originals = originals_lib.ensure_originals(
       task, settings.workdir, settings.num_originals, log, flags)
@@ -184,6 +203,8 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   finetune_rate = procedures_lib.finetune_learning_rate(
       task.recipe, settings.finetune_fraction)
   variant = variant_label(settings, finetune_rate)
+  context = SweepContext(task, settings, alphas, originals, reference_costs,
+                         eval_updates, variant, flags)
   out_dir = records_dir(settings.workdir, task.name)
   digest = originals_hash(originals)
   seed_originals = [originals[s % len(originals)] for s in range(settings.seeds)]
@@ -217,9 +238,8 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
     curves = jax.device_get(runs(keys, stacked, mask, procedure_settings[name],
                                  stops, adversary_task.data))
     wall = time.time() - started
-    record = make_record(task, scheme, summary, name, procedure_settings[name],
-                         settings, alphas, originals, reference_costs,
-                         eval_updates, curves, variant, wall, flags)
+    record = make_record(context, scheme, summary, name,
+                         procedure_settings[name], curves, wall)
     written.append(records.write(out_dir, record))
   progress.close()
   board = leaderboard_path(settings.workdir, task.name)

@@ -88,6 +88,7 @@ def test_divergent_completion_is_recorded_not_crashed(tmp_path):
     (["--splits=layer.hed"], "unknown split 'layer.hed'"),
     (["--splits=stages"], "unknown split 'stages'"),
     (["--procedures=T1,T9"], "unknown procedure 'T9'"),
+    (["--splits="], "nothing to run"),
     (["--alphas=0,0.5"], "alpha 0.0 is outside (0, 1]"),
     (["--alphas=1.5"], "alpha 1.5 is outside (0, 1]"),
     (["--alphas=high"], "--alphas must be numbers"),
