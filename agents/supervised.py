@@ -81,11 +81,7 @@ def make_learner(apply: ApplyFn, batch_size: int, data: Dataset,
   Returns:
     A `spec.Learner` whose `step(state, data)` makes one update.
   """
-  num_examples = data.train_images.shape[0]
-  if num_examples < batch_size:
-    raise ValueError(
-        f"training set of {num_examples} examples is smaller than one batch "
-        f"({batch_size})")
+  num_examples = data.train_images.shape[0]  # At least one batch.
 
   def init(variables, key):
     return LearnerState(variables, tx.init(variables["params"]),

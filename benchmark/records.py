@@ -107,20 +107,22 @@ def finalise(record: dict[str, Any]) -> dict[str, Any]:
   return record
 
 
-def record_path(records_dir: str, record: dict[str, Any]) -> str:
+def record_path(records_dir: str, split: str, procedure: str, variant: str,
+                originals_sha256: str) -> str:
   """`<split>__<procedure>__<variant>__<originals hash>.json`.
 
   The variant label carries every adversary setting that changes results and
   the hash names the originals, so neither overwrites the other's records.
   """
-  name = (f"{record['split']['name']}__{record['procedure']['name']}__"
-          f"{record['adversary']['variant']}__"
-          f"{record['originals_sha256'][:12]}.json")
+  name = f"{split}__{procedure}__{variant}__{originals_sha256[:12]}.json"
   return os.path.join(records_dir, name)
 
 
 def write(records_dir: str, record: dict[str, Any]) -> str:
-  path = record_path(records_dir, record)
+  path = record_path(records_dir, record["split"]["name"],
+                     record["procedure"]["name"],
+                     record["adversary"]["variant"],
+                     record["originals_sha256"])
   storage.write_json_atomic(path, record)
   return path
 

@@ -224,10 +224,7 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   for scheme, mask, name in progress:
     progress.set_postfix_str(f"{scheme.name} {name}")
     summary = splitter.summarize(template, mask)
-    placeholder = {"split": {"name": scheme.name}, "originals_sha256": digest,
-                   "procedure": {"name": name},
-                   "adversary": {"variant": variant}}
-    path = records.record_path(out_dir, placeholder)
+    path = records.record_path(out_dir, scheme.name, name, variant, digest)
     if _is_complete(path, settings, alphas):
       skipped.append(path)
       continue

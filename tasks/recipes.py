@@ -39,6 +39,23 @@ def warmup_cosine(peak: float, warmup: int, total: int) -> optax.Schedule:
   return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total, 0.0)
 
 
+def adam_warmup_cosine(config: Any) -> spec.Recipe:
+  """Adam with a linear warm-up and cosine decay, evaluated on `eval_schedule`.
+
+  Reads `peak_learning_rate, warmup_updates, num_updates, batch_size,
+  eval_geometric, eval_linear` from the task's config.
+  """
+  return spec.Recipe(
+      optimizer=optax.adam,
+      schedule=warmup_cosine(config.peak_learning_rate, config.warmup_updates,
+                             config.num_updates),
+      peak_learning_rate=config.peak_learning_rate,
+      batch_size=config.batch_size,
+      num_updates=config.num_updates,
+      eval_updates=eval_schedule(config.num_updates, config.eval_geometric,
+                                 config.eval_linear))
+
+
 def pad_into_batches(images: np.ndarray, labels: np.ndarray,
                      batch_size: int) -> tuple[np.ndarray, ...]:
   """Reshapes an evaluation set into full batches plus a validity mask."""
@@ -90,7 +107,15 @@ def supervised_task(name: str, init: Any, apply: supervised.ApplyFn,
 
   Works for any framework: `init(key) -> variables` and `apply` (see
   `supervised.ApplyFn`) are all it needs of the model.
+
+  Raises:
+    spec.InputError: the training set is smaller than one batch.
   """
+  num_examples = dataset.train_images.shape[0]
+  if num_examples < recipe.batch_size:
+    raise spec.InputError(
+        f"{name}: training set of {num_examples} examples is smaller than one "
+        f"batch ({recipe.batch_size}); raise the train fraction")
 
   def make_learner(tx, trainable):
     return supervised.make_learner(apply, recipe.batch_size, dataset, tx,

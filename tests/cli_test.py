@@ -95,6 +95,7 @@ def test_divergent_completion_is_recorded_not_crashed(tmp_path):
     (["--reinit=ones"], "unknown re-initialisation 'ones'"),
     (["--budget_fraction=0"], "budget fraction must be in (0, 1]"),
     (["--train_fraction=2"], "train fraction must be in (0, 1]"),
+    (["--train_fraction=0.01"], "smaller than one batch"),
     (["--task=fashion_mnist/cnn", "--data_dir=/nonexistent"],
      "Fashion-MNIST file /nonexistent/train-images-idx3-ubyte.gz not found"),
 ])

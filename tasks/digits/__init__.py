@@ -12,7 +12,6 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from agents import supervised
 from tasks import recipes, spec
@@ -77,16 +76,7 @@ def build(model: str, config: ml_collections.ConfigDict,
   train, test = load_digits(config.test_fraction)
   train = recipes.take_fraction(*train, train_fraction)
   dataset = recipes.make_dataset(train, test, eval_batch_size=len(test[0]))
-  recipe = spec.Recipe(
-      optimizer=optax.adam,
-      schedule=recipes.warmup_cosine(config.peak_learning_rate,
-                                     config.warmup_updates, config.num_updates),
-      peak_learning_rate=config.peak_learning_rate,
-      batch_size=config.batch_size,
-      num_updates=config.num_updates,
-      eval_updates=recipes.eval_schedule(config.num_updates,
-                                         config.eval_geometric,
-                                         config.eval_linear))
+  recipe = recipes.adam_warmup_cosine(config)
   network = MLP(tuple(config.hidden_sizes))
   return recipes.supervised_task(
       name="digits/mlp",
