@@ -63,9 +63,13 @@ def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
+# `augment(key, images) -> images`: data augmentation on the device.
+AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
+
+
 def make_learner(apply: ApplyFn, batch_size: int, data: Dataset,
-                 tx: optax.GradientTransformation,
-                 trainable: spec.Mask) -> spec.Learner:
+                 tx: optax.GradientTransformation, trainable: spec.Mask,
+                 augment: AugmentFn | None = None) -> spec.Learner:
   """Builds the supervised learner for one optimiser and trainable mask.
 
   Args:
@@ -77,6 +81,7 @@ def make_learner(apply: ApplyFn, batch_size: int, data: Dataset,
     trainable: boolean arrays with the variables' structure. Entries that are
       False keep their values bit for bit, including non-gradient collections
       such as batch-norm statistics.
+    augment: optional augmentation of each training batch, keyed per update.
 
   Returns:
     A `spec.Learner` whose `step(state, data)` makes one update.
@@ -90,6 +95,10 @@ def make_learner(apply: ApplyFn, batch_size: int, data: Dataset,
   def step(state: LearnerState, data: Dataset):
     idx = batch_indices(state.key, state.step, num_examples, batch_size)
     images, labels = data.train_images[idx], data.train_labels[idx]
+    if augment is not None:
+      # Two fold-ins: never the key of an epoch's permutation.
+      images = augment(jax.random.fold_in(
+          jax.random.fold_in(state.key, state.step), 1), images)
     variables = state.variables
 
     def loss_fn(params):

@@ -9,8 +9,8 @@ variables' structure, one array per leaf with the leaf's shape, so that a
 scheme may also withhold a random share of scalar entries.
 
 Nothing here knows a task: built-in families are derived from the paths
-alone (layers, top-level blocks, parameter types, first/last k layers, random
-shares).
+alone (layers, residual blocks, stages, parameter types, branches,
+first/last k layers or blocks, random shares).
 
 Example:
 
@@ -35,8 +35,11 @@ import yaml
 from tasks.spec import InputError
 
 NAME_PATTERN = re.compile(r"[a-z0-9._-]{1,64}")
-FAMILIES = ("layers", "blocks", "types", "first_k", "last_k", "random_layers",
+FAMILIES = ("layers", "blocks", "stages", "types", "branches", "first_k",
+            "last_k", "first_k_blocks", "last_k_blocks", "random_layers",
             "random_scalars", "all")
+BLOCK_NAME = re.compile(r"(block|residual)\d+")
+SHORTCUT_NAME = "shortcut"
 KERNEL_NAMES = ("kernel", "w", "embedding")
 NORM_SCALE_NAMES = ("scale",)
 NORM_OFFSET_NAMES = ("bias", "offset")
@@ -245,25 +248,50 @@ def scheme_name(*parts: str) -> str:
   return name
 
 
-def _layer_order(all_leaves: Sequence[Leaf]) -> list[str]:
-  order = []
+def _ordered_groups(all_leaves: Sequence[Leaf],
+                    key) -> dict[str, list[str]]:
+  """Paths grouped by `key(leaf)`, groups in order of first appearance."""
+  groups: dict[str, list[str]] = {}
   for leaf in all_leaves:
-    if leaf.layer not in order:
-      order.append(leaf.layer)
-  return order
+    groups.setdefault(key(leaf), []).append(leaf.path)
+  return groups
 
 
 def _exact(paths: Iterable[str]) -> tuple[str, ...]:
   return tuple("re:" + re.escape(p) for p in paths)
 
 
-def _layer_patterns(all_leaves: Sequence[Leaf], layer: str) -> tuple[str, ...]:
-  return _exact(leaf.path for leaf in all_leaves if leaf.layer == layer)
+def _stage(leaf: Leaf) -> str:
+  return leaf.layer.split("/")[0]
 
 
-def _leaf_type(leaf: Leaf, siblings: set[str]) -> str:
+def _block(leaf: Leaf) -> str:
+  """The shortest prefix of the layer path that ends in a residual block
+  (`block<i>` or `residual<i>`, the naming convention of our models), else
+  the top-level module: stem, stage1/block0, ..., head."""
+  parts = leaf.layer.split("/")
+  for i, part in enumerate(parts):
+    if BLOCK_NAME.fullmatch(part):
+      return "/".join(parts[:i + 1])
+  return parts[0]
+
+
+def _branch(leaf: Leaf) -> str | None:
+  """`shortcut` (projection shortcuts), `residual` (the rest of a residual
+  block), None outside residual blocks."""
+  parts = leaf.layer.split("/")
+  if SHORTCUT_NAME in parts:
+    return "shortcut"
+  if any(BLOCK_NAME.fullmatch(part) for part in parts):
+    return "residual"
+  return None
+
+
+def _leaf_type(leaf: Leaf, all_leaves: Sequence[Leaf]) -> str:
   if leaf.collection != "params":
     return "running_stats"
+  siblings = {other.name for other in all_leaves if other.collection ==
+              "params" and other.layer == leaf.layer}
   is_norm = bool(siblings & set(NORM_SCALE_NAMES))
   if is_norm and leaf.name in NORM_SCALE_NAMES:
     return "norm_scales"
@@ -276,58 +304,86 @@ def _leaf_type(leaf: Leaf, siblings: set[str]) -> str:
   return "other"
 
 
+def _one_per_group(kind: str, groups: dict[str, list[str]],
+                   what: str) -> list[Scheme]:
+  return [Scheme(scheme_name(kind, group), _exact(paths),
+                 description=f"withhold {what} {group}")
+          for group, paths in groups.items()]
+
+
+def _first_and_last(kind: str, groups: dict[str, list[str]], first: bool,
+                    what: str) -> list[Scheme]:
+  """The first (or last) k groups in forward order, k = 1, 2, 4, ... below
+  the number of groups."""
+  names = list(groups)
+  ks = [2**i for i in range(10) if 2**i < len(names)]
+  side = "first" if first else "last"
+  return [Scheme(scheme_name(f"{side}{kind}", str(k)),
+                 _exact(p for g in (names[:k] if first else names[-k:])
+                        for p in groups[g]),
+                 description=f"withhold the {side} {k} {what}(s) in forward "
+                 "order") for k in ks]
+
+
 def family_schemes(variables: Any, family: str) -> list[Scheme]:
   """The built-in schemes of one family for the given variables.
 
-  Families: `layers` (one per module holding leaves), `blocks` (one per
-  top-level module), `types` (kernels, biases, norm scales, norm offsets,
-  running statistics), `first_k` / `last_k` (the first or last k layers in
-  forward order, k = 1, 2, 4, ... below the number of layers),
-  `random_layers` (a fixed random half of the layers), `random_scalars` (a
-  fixed random 10% and 50% of every scalar), `all` (everything).
+  Families:
+    layers: one per module holding leaves (each convolution, each norm
+      layer with its running statistics, each dense layer).
+    blocks: one per residual block (a module named `block<i>` or
+      `residual<i>`) and per top-level module outside blocks (stem, head).
+    stages: one per top-level module (stem, stage1, ..., head).
+    types: kernels, biases, norm scales, norm offsets, running statistics.
+    branches: residual branches only vs projection shortcuts only.
+    first_k / last_k: the first or last k layers in forward order.
+    first_k_blocks / last_k_blocks: the same over blocks.
+    random_layers: a fixed random half of the layers.
+    random_scalars: a fixed random 10% and 50% of all scalar entries.
+    all: every variable.
+  Groups that come out empty (no residual block, no norm layer) give no scheme.
 
   Raises:
     InputError: unknown family.
   """
   all_leaves = leaves(variables)
-  layers = _layer_order(all_leaves)
+  layers = _ordered_groups(all_leaves, lambda leaf: leaf.layer)
+  blocks = _ordered_groups(all_leaves, _block)
   if family == "layers":
-    return [Scheme(scheme_name("layer", layer), _layer_patterns(all_leaves, layer),
-                   description=f"withhold layer {layer}") for layer in layers]
+    return _one_per_group("layer", layers, "layer")
   if family == "blocks":
-    blocks = []
-    for layer in layers:
-      top = layer.split("/")[0]
-      if top not in blocks:
-        blocks.append(top)
-    return [Scheme(scheme_name("block", b), (f"*/{b}/**",),
-                   description=f"withhold block {b}") for b in blocks]
+    return _one_per_group("block", blocks, "block")
+  if family == "stages":
+    return _one_per_group("stage", _ordered_groups(all_leaves, _stage),
+                          "top-level module")
   if family == "types":
-    by_type: dict[str, list[str]] = {}
-    for leaf in all_leaves:
-      siblings = {l.name for l in all_leaves
-                  if l.collection == leaf.collection and l.layer == leaf.layer}
-      by_type.setdefault(_leaf_type(leaf, siblings), []).append(leaf.path)
+    groups = _ordered_groups(all_leaves, lambda l: _leaf_type(l, all_leaves))
     return [Scheme(scheme_name("type", kind), _exact(paths),
                    description=f"withhold all {kind.replace('_', ' ')}")
-            for kind, paths in by_type.items()]
+            for kind, paths in groups.items()]
+  if family == "branches":
+    groups = _ordered_groups(all_leaves, lambda l: str(_branch(l)))
+    groups.pop("None", None)
+    if "shortcut" not in groups:
+      return []  # Without shortcuts, "residual" is just every block.
+    return [Scheme(scheme_name("branch", kind), _exact(paths),
+                   description=f"withhold every {kind} branch")
+            for kind, paths in groups.items()]
   if family in ("first_k", "last_k"):
-    ks = [2**i for i in range(8) if 2**i < len(layers)]
-    first = family == "first_k"
-    return [Scheme(scheme_name("first" if first else "last", str(k)),
-                   sum((_layer_patterns(all_leaves, l) for l in
-                        (layers[:k] if first else layers[-k:])), ()),
-                   description=f"withhold the {'first' if first else 'last'} "
-                   f"{k} layer(s) in forward order") for k in ks]
+    return _first_and_last("", layers, family == "first_k", "layer")
+  if family in ("first_k_blocks", "last_k_blocks"):
+    return _first_and_last("-blocks", blocks, family == "first_k_blocks",
+                           "block")
   if family == "random_layers":
     schemes = []
     for share in RANDOM_LAYER_SHARES:
       name = scheme_name("random-layers", str(share))
       rng = np.random.default_rng(zlib.crc32(name.encode()))
-      count = max(1, int(round(share * len(layers))))
-      picked = sorted(rng.choice(len(layers), count, replace=False))
+      names = list(layers)
+      count = max(1, int(round(share * len(names))))
+      picked = sorted(rng.choice(len(names), count, replace=False))
       schemes.append(Scheme(
-          name, sum((_layer_patterns(all_leaves, layers[i]) for i in picked), ()),
+          name, _exact(p for i in picked for p in layers[names[i]]),
           description=f"withhold a fixed random {share:.0%} of the layers"))
     return schemes
   if family == "random_scalars":

@@ -56,6 +56,28 @@ def adam_warmup_cosine(config: Any) -> spec.Recipe:
                                  config.eval_linear))
 
 
+def random_crop_and_flip(padding: int = 4) -> supervised.AugmentFn:
+  """The standard CIFAR augmentation: pad, crop back at a random offset, and
+  flip left-right with probability 1/2; per image, on the device."""
+
+  def augment(key, images):
+    n, height, width = images.shape[:3]
+    crop_key, flip_key = jax.random.split(key)
+    padded = jnp.pad(images, ((0, 0), (padding, padding), (padding, padding),
+                              (0, 0)), mode="reflect")
+    offsets = jax.random.randint(crop_key, (n, 2), 0, 2 * padding + 1)
+
+    def crop(image, offset):
+      return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0),
+                                   (height, width, image.shape[-1]))
+
+    cropped = jax.vmap(crop)(padded, offsets)
+    flip = jax.random.bernoulli(flip_key, 0.5, (n, 1, 1, 1))
+    return jnp.where(flip, cropped[:, :, ::-1], cropped)
+
+  return augment
+
+
 def pad_into_batches(images: np.ndarray, labels: np.ndarray,
                      batch_size: int) -> tuple[np.ndarray, ...]:
   """Reshapes an evaluation set into full batches plus a validity mask."""
@@ -102,7 +124,9 @@ def make_dataset(train: tuple[np.ndarray, np.ndarray],
 
 def supervised_task(name: str, init: Any, apply: supervised.ApplyFn,
                     dataset: supervised.Dataset, recipe: spec.Recipe,
-                    num_classes: int, **info) -> spec.Task:
+                    num_classes: int,
+                    augment: supervised.AugmentFn | None = None,
+                    **info) -> spec.Task:
   """Assembles a classification task from a model, data and recipe.
 
   Works for any framework: `init(key) -> variables` and `apply` (see
@@ -119,7 +143,7 @@ def supervised_task(name: str, init: Any, apply: supervised.ApplyFn,
 
   def make_learner(tx, trainable):
     return supervised.make_learner(apply, recipe.batch_size, dataset, tx,
-                                   trainable)
+                                   trainable, augment)
 
   def evaluate(variables, data, key):
     del key  # Classification accuracy is deterministic.

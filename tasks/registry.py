@@ -21,6 +21,7 @@ from typing import Any
 from tasks import spec
 
 FAMILIES = {
+    "cifar10": "tasks.cifar10",
     "digits": "tasks.digits",
     "fashion_mnist": "tasks.fashion_mnist",
 }

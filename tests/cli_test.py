@@ -86,7 +86,7 @@ def test_divergent_completion_is_recorded_not_crashed(tmp_path):
     (["--task=nope/x"], "unknown task family 'nope'"),
     (["--task=digits/cnn"], "unknown task 'digits/cnn'"),
     (["--splits=layer.hed"], "unknown split 'layer.hed'"),
-    (["--splits=stages"], "unknown split 'stages'"),
+    (["--splits=towers"], "unknown split 'towers'"),
     (["--procedures=T1,T9"], "unknown procedure 'T9'"),
     (["--splits="], "nothing to run"),
     (["--alphas=0,0.5"], "alpha 0.0 is outside (0, 1]"),
@@ -125,7 +125,7 @@ def test_bad_scheme_file(tmp_path, text, message):
 
 def test_splits_without_an_action_and_unknown_family():
   assert_one_line_error(run_cli("benchmark.splits"), "nothing to do")
-  assert_one_line_error(run_cli("benchmark.splits", "--family=stages"),
+  assert_one_line_error(run_cli("benchmark.splits", "--family=towers"),
                         "unknown split")
 
 

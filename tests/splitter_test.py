@@ -189,7 +189,7 @@ def test_unknown_split_lists_families_and_nearest(cnn_variables):
                      "layer.head"):
     splitter.resolve_schemes(cnn_variables, ["layer.hed"], "x/y")
   with pytest.raises(InputError, match="unknown split family"):
-    splitter.family_schemes(cnn_variables, "stages")
+    splitter.family_schemes(cnn_variables, "towers")
 
 
 def test_duplicate_masks_are_dropped(cnn_variables):

