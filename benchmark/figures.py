@@ -1,0 +1,116 @@
+"""Hardness-curve figures from records alone.
+
+One panel per procedure; in each, one line per split: the IQM hardness at
+each alpha of the records' grid with its 95% interval as a band. Censored
+points (some seed never recovered) are drawn hollow. A dashed line marks
+hardness 1 (training from scratch); the axis is logarithmic above 0.1.
+
+    python -m benchmark.figures --task=fashion_mnist/cnn --workdir=results
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+from typing import Any, Sequence
+
+from benchmark import records as records_lib
+from tasks.spec import InputError
+
+
+def hardness_curves(records: Sequence[dict[str, Any]], output: str,
+                    max_splits: int = 12) -> str:
+  """Draws the records of one task and variant into `output` (PNG).
+
+  Splits are ordered by their hardness at the top alpha under T2 (or the
+  first procedure), hardest first; at most `max_splits` are drawn, chosen
+  evenly along that order so both ends of the ranking show.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  if not records:
+    raise InputError("no records to draw")
+  by_procedure = collections.defaultdict(dict)
+  for record in records:
+    by_procedure[record["procedure"]["name"]][record["split"]["name"]] = record
+  procedures = sorted(by_procedure)
+  anchor = by_procedure["T2" if "T2" in by_procedure else procedures[0]]
+
+  def top_value(record):
+    summary = record["hardness"][-1]["summary"]
+    return summary["iqm"] if summary else -1.0
+
+  ranked = sorted(anchor, key=lambda s: (-top_value(anchor[s]), s))
+  if len(ranked) > max_splits:
+    step = (len(ranked) - 1) / (max_splits - 1)
+    ranked = [ranked[round(i * step)] for i in range(max_splits)]
+  colours = plt.get_cmap("tab20")(range(len(ranked)))
+
+  figure, axes = plt.subplots(1, len(procedures), sharey=True,
+                              figsize=(4 * len(procedures) + 2, 4),
+                              squeeze=False)
+  for axis, procedure in zip(axes[0], procedures):
+    for colour, split in zip(colours, ranked):
+      record = by_procedure[procedure].get(split)
+      if record is None:
+        continue
+      rows = [r for r in record["hardness"] if r["summary"] is not None]
+      alphas = [r["alpha"] for r in rows]
+      iqm = [r["summary"]["iqm"] for r in rows]
+      axis.fill_between(alphas, [r["summary"]["iqm_ci"][0] for r in rows],
+                        [r["summary"]["iqm_ci"][1] for r in rows],
+                        color=colour, alpha=0.15, linewidth=0)
+      axis.plot(alphas, iqm, color=colour, label=split, linewidth=1.5)
+      for alpha, value, row in zip(alphas, iqm, rows):
+        censored = row["summary"]["censored"] > 0
+        axis.plot([alpha], [value], "o", color=colour,
+                  markerfacecolor="none" if censored else colour)
+    axis.axhline(1.0, color="grey", linestyle="--", linewidth=1)
+    # Hardness spans 0 (free) to far above 1 (censored): linear near 0.
+    axis.set_yscale("symlog", linthresh=0.1)
+    axis.set_title(procedure)
+    axis.set_xlabel("recovery level alpha")
+  axes[0][0].set_ylabel("MC-hardness (IQM, 95% CI)")
+  first = records[0]
+  figure.suptitle(f"{first['task']} ({first['adversary']['variant']}), "
+                  f"{len(first['seeds'])} seeds; hollow: censored")
+  axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5),
+                     fontsize="small")
+  figure.tight_layout()
+  # Fixed metadata: the same records give the same bytes.
+  figure.savefig(output, dpi=120, metadata={"Software": None})
+  plt.close(figure)
+  return output
+
+
+def main(argv):
+  del argv
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from benchmark import sweep  # pylint: disable=g-import-not-at-top
+  values = flags.FLAGS
+  source = sweep.records_dir(values.workdir, values.task)
+  good, bad = records_lib.read_all(source)
+  for line in bad:
+    print(f"mcbench: invalid record left out: {line}", file=sys.stderr)
+  groups = collections.defaultdict(list)
+  for record in good:
+    groups[record["adversary"]["variant"]].append(record)
+  if not groups:
+    raise InputError(f"no valid record in {source}")
+  for variant, group in sorted(groups.items()):
+    output = values.output or sweep.leaderboard_path(
+        values.workdir, values.task).replace(".md", f"_{variant}.png")
+    print(hardness_curves(group, output))
+  if bad:
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+  from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
+  from benchmark import cli  # pylint: disable=g-import-not-at-top
+  cli.define_task_flags()
+  absl_flags.DEFINE_string("output", None, "PNG to write (default: beside "
+                           "the leaderboard, one per variant).")
+  cli.run(main)
