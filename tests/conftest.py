@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import jax
 import pytest
 
 from benchmark import originals as originals_lib
@@ -39,7 +38,3 @@ def run_cli(module, *args, timeout=600):
   return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
                         env=env, capture_output=True, text=True,
                         timeout=timeout)
-
-
-def first_leaf(tree):
-  return jax.tree.leaves(tree)[0]

@@ -2,7 +2,6 @@
 
 import gzip
 
-import jax
 import numpy as np
 import pytest
 
