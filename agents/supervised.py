@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tasks import spec
+from tasks import spec, streams
 
 # `apply(variables, images, train) -> (logits, updated_collections)`, where
 # `updated_collections` holds the non-parameter collections a training forward
@@ -59,8 +59,17 @@ def batch_indices(key: jax.Array, step: jax.Array, num_examples: int,
   return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+def cross_entropy(logits: jax.Array, labels: jax.Array,
+                  label_smoothing: float = 0.0) -> jax.Array:
+  """Mean softmax cross-entropy against integer labels, optionally smoothed
+  (`label_smoothing` of the target mass spread evenly over the classes)."""
+  if not label_smoothing:
+    return optax.softmax_cross_entropy_with_integer_labels(logits,
+                                                           labels).mean()
+  targets = optax.smooth_labels(
+      jax.nn.one_hot(labels, logits.shape[-1], dtype=logits.dtype),
+      label_smoothing)
+  return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 # `augment(key, images) -> images`: data augmentation on the device.
@@ -99,20 +108,68 @@ def make_learner(apply: ApplyFn, batch_size: int, data: Dataset,
       # Two fold-ins: never the key of an epoch's permutation.
       images = augment(jax.random.fold_in(
           jax.random.fold_in(state.key, state.step), 1), images)
-    variables = state.variables
+    return train_on_batch(apply, tx, trainable, state, images, labels)
 
-    def loss_fn(params):
-      logits, updated = apply({**variables, "params": params}, images, True)
-      return cross_entropy(logits, labels), updated
+  return spec.Learner(init=init, step=step, variables=lambda s: s.variables)
 
-    (loss, updated), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        variables["params"])
-    updates, opt_state = tx.update(grads, state.opt_state, variables["params"])
-    proposed = {**variables, **updated,
-                "params": optax.apply_updates(variables["params"], updates)}
-    new_variables = jax.tree.map(jnp.where, trainable, proposed, variables)
-    return LearnerState(new_variables, opt_state, state.step + 1,
-                        state.key), loss
+
+def train_on_batch(apply: ApplyFn, tx: optax.GradientTransformation,
+                   trainable: spec.Mask, state: LearnerState,
+                   images: jax.Array, labels: jax.Array,
+                   label_smoothing: float = 0.0):
+  """One optimiser update on one batch: the step every learner shares.
+
+  Entries of `trainable` that are False keep their values bit for bit
+  (`jnp.where`, since `x + 0.0` would turn -0.0 into +0.0 and batch-norm
+  statistics do not go through the optimiser).
+
+  Returns:
+    `(new_state, loss)`.
+  """
+  variables = state.variables
+
+  def loss_fn(params):
+    logits, updated = apply({**variables, "params": params}, images, True)
+    return cross_entropy(logits, labels, label_smoothing), updated
+
+  (loss, updated), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      variables["params"])
+  updates, opt_state = tx.update(grads, state.opt_state, variables["params"])
+  proposed = {**variables, **updated,
+              "params": optax.apply_updates(variables["params"], updates)}
+  new_variables = jax.tree.map(jnp.where, trainable, proposed, variables)
+  return LearnerState(new_variables, opt_state, state.step + 1,
+                      state.key), loss
+
+
+def make_batch_learner(apply: ApplyFn, tx: optax.GradientTransformation,
+                       trainable: spec.Mask,
+                       label_smoothing: float = 0.0) -> spec.Learner:
+  """The supervised learner of a streamed task: batches come from the host.
+
+  The same update as `make_learner` (`train_on_batch`), but `step(state,
+  batch)` takes one training batch `(images, labels)` (already shuffled and
+  augmented by the task's input pipeline) instead of the whole data set.
+
+  Args:
+    apply: the model's forward pass, see `ApplyFn`.
+    tx: the optimiser (a procedure wraps the recipe's optimiser).
+    trainable: boolean arrays with the variables' structure; see
+      `make_learner`.
+    label_smoothing: share of the target mass spread over the classes.
+
+  Returns:
+    A `spec.Learner` whose `step(state, (images, labels))` makes one update.
+  """
+
+  def init(variables, key):
+    return LearnerState(variables, tx.init(variables["params"]),
+                        jnp.zeros((), jnp.int32), key)
+
+  def step(state: LearnerState, batch):
+    images, labels = batch
+    return train_on_batch(apply, tx, trainable, state, images, labels,
+                          label_smoothing)
 
   return spec.Learner(init=init, step=step, variables=lambda s: s.variables)
 
@@ -129,6 +186,37 @@ def accuracy(apply: ApplyFn, variables: spec.Variables,
   correct = jax.lax.map(correct_in_batch,
                         (data.eval_images, data.eval_labels, data.eval_valid))
   return jnp.sum(correct) / jnp.sum(data.eval_valid)
+
+
+def make_streamed_accuracy(apply: ApplyFn) -> Callable[..., float]:
+  """Top-1 accuracy of a streamed task: host-fed batches, one compiled step.
+
+  Returns:
+    `evaluate(variables, data, key) -> float` (see `spec.Task.streamed`),
+    where `data.eval_batches()` yields `(images, labels, valid)` numpy batches
+    of one fixed shape, `valid` False on padding. The counts stay on the
+    device until the pass ends, so the host never waits inside the loop.
+  """
+
+  @jax.jit
+  def counts(variables, batch):
+    images, labels, valid = batch
+    logits, _ = apply(variables, images, False)
+    return (jnp.sum((jnp.argmax(logits, -1) == labels) & valid),
+            jnp.sum(valid))
+
+  def evaluate(variables, data, key) -> float:
+    del key  # Classification accuracy is deterministic.
+    correct = total = jnp.zeros((), jnp.int32)
+    for batch in streams.prefetch_to_device(data.eval_batches()):
+      c, n = counts(variables, batch)
+      correct, total = correct + c, total + n
+    if int(total) == 0:
+      raise spec.InputError("the evaluation set is empty")
+    # float32, as `accuracy` computes it, so early stops compare alike.
+    return float(correct / total)
+
+  return evaluate
 
 
 def flax_apply(model: Any) -> ApplyFn:

@@ -23,6 +23,21 @@ def define_task_flags() -> None:
       "Folder with the task's data files, if not the default place.")
 
 
+def define_vmap_flag() -> None:
+  """`--vmap_size`: how many runs of one program are vmapped together."""
+  flags.DEFINE_integer(
+      "vmap_size", 0,
+      "Runs vmapped together in one compiled program (0: all seeds). Smaller "
+      "values run chunks one after another in the same program; 1 is the "
+      "fastest for convolutional nets on GPU and CPU (see BUILD_NOTES.md).",
+      lower_bound=0)
+
+
+def vmap_size() -> int | None:
+  """The `--vmap_size` flag as the engine's argument (None: all)."""
+  return flags.FLAGS.vmap_size or None
+
+
 def flag_values() -> dict:
   """The values of mcbench's own flags, not absl's or JAX's (provenance)."""
   values = {}

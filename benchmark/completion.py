@@ -14,7 +14,8 @@
 
 Training from scratch is the special case "withhold everything under T2"
 (`train_from_scratch`), so originals and completions share every line of the
-training code. `run` is vmapped over seeds by `make_batched_completion`.
+training code. `make_batched_completion` maps `run` over seeds (vmapped, or
+in chunks one after another).
 """
 
 from __future__ import annotations
@@ -59,6 +60,33 @@ def budget_schedule(recipe: spec.Recipe,
   return tuple(points)
 
 
+def starting_variables(task: spec.Task, init_key: jax.Array, original: Any,
+                       withheld: Any, procedure) -> Any:
+  """The original with its withheld part re-initialised.
+
+  Withheld entries take the model's own initial values for `init_key` (or
+  zeros when `procedure.reinit_zeros`), selected per scalar by the mask.
+  """
+  fresh = task.init(init_key)
+  fresh = jax.tree.map(
+      lambda f: jnp.where(procedure.reinit_zeros, jnp.zeros_like(f), f),
+      fresh)
+  return jax.tree.map(jnp.where, withheld, fresh, original)
+
+
+def procedure_learner(task: spec.Task, withheld: Any, procedure) -> spec.Learner:
+  """The task's learner under a procedure: what trains, at which rates."""
+  trainable = procedures.trainable_mask(withheld, procedure)
+  tx = procedures.optimizer(task.recipe, procedure, trainable["params"])
+  return task.make_learner(tx, trainable)
+
+
+def zeros_like_init(task: spec.Task, key: jax.Array) -> Any:
+  """Zeros with the shapes of `task.init(key)`, without running it."""
+  shapes = jax.eval_shape(task.init, key)
+  return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+
 def make_completion(task: spec.Task,
                     eval_updates: tuple[int, ...] | None = None) -> Callable:
   """Builds the pure completion run of a task.
@@ -74,20 +102,14 @@ def make_completion(task: spec.Task,
     `stop_performance` the raw performance at which training may stop
     (`inf` never stops).
   """
-  recipe = task.recipe
-  eval_updates = recipe.eval_updates if eval_updates is None else eval_updates
+  if eval_updates is None:
+    eval_updates = task.recipe.eval_updates
   segment_lengths = jnp.asarray(np.diff(eval_updates), jnp.int32)
 
   def run(key, original, withheld, procedure, stop_performance, data):
     init_key, learn_key, eval_key = jax.random.split(key, 3)
-    fresh = task.init(init_key)
-    fresh = jax.tree.map(
-        lambda f: jnp.where(procedure.reinit_zeros, jnp.zeros_like(f), f),
-        fresh)
-    start = jax.tree.map(jnp.where, withheld, fresh, original)
-    trainable = procedures.trainable_mask(withheld, procedure)
-    tx = procedures.optimizer(recipe, procedure, trainable["params"])
-    learner = task.make_learner(tx, trainable)
+    start = starting_variables(task, init_key, original, withheld, procedure)
+    learner = procedure_learner(task, withheld, procedure)
 
     def evaluate(state):
       return task.evaluate(learner.variables(state), data, eval_key)
@@ -121,9 +143,37 @@ def make_completion(task: spec.Task,
   return run
 
 
+def over_runs(vmap_size: int | None) -> Callable:
+  """`map_runs(one, args)`: `one` mapped over the leading axis of `args`.
+
+  `vmap_size=None` vmaps every run together. Otherwise `lax.map` runs chunks
+  of `vmap_size` vmapped runs one after another inside the same program:
+  convolutions vmapped over parameters become grouped convolutions, which
+  are slower than running the runs in turn on XLA:CPU and on GPUs
+  (BUILD_NOTES), and runs in turn each stop early on their own.
+
+  Raises:
+    spec.InputError: `vmap_size` below 1.
+  """
+  if vmap_size is None:
+    return lambda one, args: jax.vmap(one)(args)
+  if vmap_size < 1:
+    raise spec.InputError(f"vmap size must be at least 1, got {vmap_size}")
+  if vmap_size == 1:
+    return jax.lax.map
+  return lambda one, args: jax.lax.map(one, args, batch_size=vmap_size)
+
+
 def make_batched_completion(task: spec.Task,
-                            eval_updates: tuple[int, ...] | None = None):
-  """`run` vmapped over seeds and jitted: one compiled program per shape.
+                            eval_updates: tuple[int, ...] | None = None,
+                            vmap_size: int | None = None):
+  """`run` over a leading seed axis, jitted: one compiled program per shape.
+
+  Args:
+    task: the task.
+    eval_updates: evaluation points (default: the recipe's full schedule).
+    vmap_size: runs vmapped together; None vmaps all seeds, smaller values
+      run chunks in turn (see `over_runs`).
 
   Returns:
     `runs(keys, originals, withheld, procedure, stop_performances, data)
@@ -132,19 +182,27 @@ def make_batched_completion(task: spec.Task,
     traced arguments, so every split and procedure reuses the program.
   """
   run = make_completion(task, eval_updates)
+  map_runs = over_runs(vmap_size)
 
-  def curves_only(*args):
-    return run(*args)[0]
+  def runs(keys, originals, withheld, procedure, stop_performances, data):
+    def one(args):
+      key, original, stop = args
+      return run(key, original, withheld, procedure, stop, data)[0]
+    return map_runs(one, (keys, originals, stop_performances))
 
-  return jax.jit(jax.vmap(curves_only, in_axes=(0, 0, None, None, 0, None)))
+  return jax.jit(runs)
 
 
 def everything_withheld(variables: Any) -> Any:
   return jax.tree.map(lambda v: jnp.ones(jnp.shape(v), bool), variables)
 
 
-def make_scratch_training(task: spec.Task):
-  """Trains originals from scratch, several seeds at once.
+def make_scratch_training(task: spec.Task, vmap_size: int | None = None):
+  """Trains originals from scratch, several seeds in one program.
+
+  Args:
+    task: the task.
+    vmap_size: seeds vmapped together (see `over_runs`; None: all).
 
   Returns:
     `train(keys) -> (Curve, variables)` with a leading seed axis: the run of
@@ -152,14 +210,16 @@ def make_scratch_training(task: spec.Task):
   """
   run = make_completion(task)
   procedure = procedures.settings("T2", task.recipe)
+  map_runs = over_runs(vmap_size)
 
-  def train_one(key, data):
-    shapes = jax.eval_shape(task.init, key)
-    placeholder = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-    return run(key, placeholder, everything_withheld(placeholder), procedure,
-               jnp.inf, data)
+  def train(keys, data):
+    def one(key):
+      placeholder = zeros_like_init(task, key)
+      return run(key, placeholder, everything_withheld(placeholder),
+                 procedure, jnp.inf, data)
+    return map_runs(one, keys)
 
-  batched = jax.jit(jax.vmap(train_one, in_axes=(0, None)))
+  batched = jax.jit(train)
   return lambda keys: batched(keys, task.data)
 
 

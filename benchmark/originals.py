@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
-from benchmark import completion, storage
+from benchmark import completion, storage, streaming
 from tasks import spec
 
 MANIFEST_SCHEMA = "mcbench.original/1"
@@ -81,8 +81,12 @@ def load_original(task: spec.Task, workdir: str, seed: int) -> Original | None:
 
 
 def train_originals(task: spec.Task, workdir: str, seeds: list[int],
-                    flags: dict | None = None) -> list[Original]:
-  """Trains the given seeds together (vmapped) and checkpoints each.
+                    flags: dict | None = None,
+                    vmap_size: int | None = None) -> list[Original]:
+  """Trains the given seeds in one program and checkpoints each.
+
+  `vmap_size` seeds are vmapped together (None: all of them); see
+  `completion.make_scratch_training`.
 
   Raises:
     spec.InputError: a seed diverged; nothing is written for any seed.
@@ -90,7 +94,9 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
   keys = jax.numpy.stack([completion.derive_key(task.name, "original", s)
                           for s in seeds])
   started = time.time()
-  curves, variables = completion.make_scratch_training(task)(keys)
+  curves, variables = (streaming.make_streamed_scratch_training(task)
+                       if task.streamed else completion.make_scratch_training(
+                           task, vmap_size))(keys)
   performance = np.asarray(jax.device_get(curves.performance), np.float64)
   wall = time.time() - started
   for i, seed in enumerate(seeds):
@@ -121,6 +127,7 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
         "performance": performance[i].tolist(),
         "provenance": storage.provenance(
             wall_time_s=wall, seeds_trained_together=len(seeds),
+            vmap_size=vmap_size,
             flags=flags or {}),
     }
     storage.write_json_atomic(os.path.join(directory, "manifest.json"),
@@ -131,7 +138,8 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
 
 def ensure_originals(task: spec.Task, workdir: str, num: int,
                      log: Callable[[str], None] = print,
-                     flags: dict | None = None) -> list[Original]:
+                     flags: dict | None = None,
+                     vmap_size: int | None = None) -> list[Original]:
   """Seeds 0..num-1: reused from `workdir` where cached, trained otherwise."""
   if num < 1:
     raise spec.InputError(f"need at least one original, got {num}")
@@ -140,7 +148,8 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
   if missing:
     log(f"training {len(missing)} original(s) of {task.name} "
         f"(seeds {missing}) ...")
-    for original in train_originals(task, workdir, missing, flags):
+    for original in train_originals(task, workdir, missing, flags,
+                                   vmap_size):
       found[original.seed] = original
   for seed in range(num):
     log(f"original {task.name} seed {seed}: {task.performance_name} "

@@ -16,6 +16,7 @@ from benchmark import cli, procedures, splitter, sweep
 from tasks.spec import InputError
 
 cli.define_task_flags()
+cli.define_vmap_flag()
 flags.DEFINE_list(
     "splits", list(splitter.FAMILIES),
     "Split families, built-in scheme names or scheme files (.yaml/.json). "
@@ -62,7 +63,8 @@ def main(argv):
       train_fraction=FLAGS.train_fraction,
       finetune_fraction=FLAGS.finetune_fraction, reinit=FLAGS.reinit,
       early_stop=FLAGS.early_stop, bootstrap_reps=FLAGS.bootstrap_reps,
-      workdir=FLAGS.workdir, data_dir=FLAGS.data_dir)
+      workdir=FLAGS.workdir, data_dir=FLAGS.data_dir,
+      vmap_size=cli.vmap_size())
   result = sweep.run_sweep(settings, flags=cli.flag_values())
   print(result["markdown"])
   print(f"{len(result['records'])} record(s) written, "

@@ -304,6 +304,20 @@ def _leaf_type(leaf: Leaf, all_leaves: Sequence[Leaf]) -> str:
   return "other"
 
 
+def leaf_types(all_leaves: Sequence[Leaf]) -> dict[str, str]:
+  """The parameter type of each leaf, as the `types` family classifies it.
+
+  Args:
+    all_leaves: every leaf of the variables (a module is a norm layer if it
+      has a `scale`, so the siblings matter).
+
+  Returns:
+    path -> `kernels`, `biases`, `norm_scales`, `norm_offsets`,
+    `running_stats` or `other`.
+  """
+  return {leaf.path: _leaf_type(leaf, all_leaves) for leaf in all_leaves}
+
+
 def _one_per_group(kind: str, groups: dict[str, list[str]],
                    what: str) -> list[Scheme]:
   return [Scheme(scheme_name(kind, group), _exact(paths),

@@ -3,7 +3,7 @@
 `run_sweep(settings)` validates everything first (task, splits, procedures,
 alphas; nothing is trained or written for bad input), trains or reuses the
 originals, computes the from-scratch reference `t0(alpha)`, then runs each
-(split, procedure) as one vmapped program over seeds and writes its record at
+(split, procedure) as one compiled program over seeds and writes its record at
 once. A rerun of the same command skips records that are already complete,
 so an interrupted sweep loses at most the job in flight.
 """
@@ -23,7 +23,7 @@ import tqdm
 from benchmark import completion, hardness, leaderboard
 from benchmark import originals as originals_lib
 from benchmark import procedures as procedures_lib
-from benchmark import records, splitter, storage
+from benchmark import records, splitter, storage, streaming
 from tasks import registry, spec
 
 
@@ -43,6 +43,7 @@ class SweepSettings:
   reinit: str = "init"
   early_stop: bool = True
   bootstrap_reps: int = 2000
+  vmap_size: int | None = None  # Runs vmapped together; None: all seeds.
   workdir: str = "workdir"
   data_dir: str | None = None
 
@@ -177,6 +178,7 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   alphas = hardness.validate_alphas(settings.alphas)
   if settings.seeds < 1:
     raise spec.InputError(f"need at least one seed, got {settings.seeds}")
+  completion.over_runs(settings.vmap_size)  # Validates it.
   task = registry.get_task(settings.task, data_dir=settings.data_dir)
   adversary_task = task if settings.train_fraction == 1.0 else (
       registry.get_task(settings.task, data_dir=settings.data_dir,
@@ -195,7 +197,8 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
                           "procedure")
 
   originals = originals_lib.ensure_originals(
-      task, settings.workdir, settings.num_originals, log, flags)
+      task, settings.workdir, settings.num_originals, log, flags,
+      settings.vmap_size)
   reference_costs = reference(task, originals, alphas)
   log("t0 (" + task.recipe.cost_unit + "): " + ", ".join(
       f"alpha={a:g}: {t:g}" for a, t in zip(alphas, reference_costs["t0"])))
@@ -214,7 +217,10 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   stops = jnp.asarray([
       task.p0 + top_alpha * (o.p_star - task.p0) if settings.early_stop
       else np.inf for o in seed_originals], jnp.float32)
-  runs = completion.make_batched_completion(adversary_task, eval_updates)
+  runs = (streaming.make_streamed_completion(adversary_task, eval_updates)
+          if adversary_task.streamed else
+          completion.make_batched_completion(adversary_task, eval_updates,
+                                             settings.vmap_size))
 
   jobs = [(scheme, mask, name) for scheme, mask in schemes
           for name in settings.procedures]

@@ -13,6 +13,7 @@ from benchmark import cli, originals
 from tasks import registry
 
 cli.define_task_flags()
+cli.define_vmap_flag()
 flags.DEFINE_integer("seeds", 3, "Number of originals (seeds 0..n-1).")
 FLAGS = flags.FLAGS
 
@@ -21,7 +22,8 @@ def main(argv):
   del argv
   task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir)
   trained = originals.ensure_originals(task, FLAGS.workdir, FLAGS.seeds,
-                                       flags=cli.flag_values())
+                                       flags=cli.flag_values(),
+                                       vmap_size=cli.vmap_size())
   for original in trained:
     print(f"{originals.original_dir(FLAGS.workdir, task.name, original.seed)}"
           f"  P*={original.p_star:.4f}  sha256={original.content_hash}")

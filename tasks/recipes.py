@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import jax
@@ -12,6 +13,14 @@ import optax
 
 from agents import supervised
 from tasks import spec
+
+
+def cache_dir(*parts: str) -> str:
+  """A folder under mcbench's cache for decoded or prepared data:
+  `$MCBENCH_CACHE_DIR` (default `~/.cache/mcbench`) joined with `parts`."""
+  root = os.environ.get("MCBENCH_CACHE_DIR",
+                        os.path.expanduser("~/.cache/mcbench"))
+  return os.path.join(root, *parts)
 
 
 def eval_schedule(num_updates: int, num_geometric: int = 12,
@@ -37,6 +46,27 @@ def eval_schedule(num_updates: int, num_geometric: int = 12,
 def warmup_cosine(peak: float, warmup: int, total: int) -> optax.Schedule:
   """Linear warm-up from 0 to `peak`, then cosine decay to 0 at `total`."""
   return optax.warmup_cosine_decay_schedule(0.0, peak, warmup, total, 0.0)
+
+
+def sgd_nesterov_kernel_decay(weight_decay: float, momentum: float = 0.9):
+  """The ResNet optimiser: SGD with Nesterov momentum, weight decay on
+  convolution and dense kernels only (not on biases or batch-norm vectors).
+
+  Returns:
+    `learning_rate -> GradientTransformation`, a `Recipe.optimizer`. The
+    kernel mask is static (by name), so a procedure's traced freezing wraps
+    it unchanged.
+  """
+  def kernels_only(params):
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) == "kernel", params)
+
+  def optimizer(learning_rate: optax.ScalarOrSchedule):
+    return optax.chain(
+        optax.masked(optax.add_decayed_weights(weight_decay), kernels_only),
+        optax.sgd(learning_rate, momentum=momentum, nesterov=True))
+
+  return optimizer
 
 
 def adam_warmup_cosine(config: Any) -> spec.Recipe:

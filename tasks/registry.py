@@ -22,6 +22,7 @@ from tasks import spec
 
 FAMILIES = {
     "cifar10": "tasks.cifar10",
+    "imagenet": "tasks.imagenet",
     "digits": "tasks.digits",
     "fashion_mnist": "tasks.fashion_mnist",
 }

@@ -18,12 +18,27 @@ run needs is here:
   read. They are passed to compiled code as arguments, never closed over, so
   that a data set is not baked into a program as a constant.
 * `p0`: the reference performance (chance accuracy or random-policy return).
+
+Streamed tasks (`streamed=True`). A data set that cannot live on the
+accelerator (ImageNet) is fed from the host, and the benchmark runs such a
+task with `benchmark/streaming.py` instead of the all-on-device engine. For
+such a task:
+
+* `data` is a `StreamedData`: `train_batches(key)` gives the (endless)
+  training batches of a run as numpy arrays, one per update, in an order and
+  with an augmentation fixed by `key`; `eval_batches()` gives the evaluation
+  batches.
+* the learner's `step(state, batch)` takes one of those batches (on the
+  device) instead of the whole data set.
+* `evaluate(variables, data, key)` is a host-level function, not jittable: it
+  loops over `data.eval_batches()` with its own compiled step and returns a
+  Python float.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple, Protocol
 
 import jax
 import optax
@@ -46,6 +61,21 @@ class Learner(NamedTuple):
   init: Callable[[Variables, jax.Array], Any]
   step: Callable[[Any, Any], tuple[Any, jax.Array]]
   variables: Callable[[Any], Variables]
+
+
+class StreamedData(Protocol):
+  """The `data` of a streamed task: batches produced on the host.
+
+  A batch is a pytree of numpy arrays that the task's learner (training) or
+  evaluation (evaluation) understands, e.g. `(images, labels)`.
+  """
+
+  def train_batches(self, key: jax.Array) -> Iterator[Any]:
+    """The training batches of one run, one per update, without end; the
+    shuffle and augmentation are fixed by `key`."""
+
+  def eval_batches(self) -> Iterator[Any]:
+    """One pass over the evaluation set, in a fixed order."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +132,9 @@ class Task:
   data_info: dict = dataclasses.field(default_factory=dict)
   # The settings the task was built with (its config), for provenance.
   config: dict = dataclasses.field(default_factory=dict)
+  # Host-fed data (`StreamedData`) and a host-level `evaluate`; see the
+  # module docstring.
+  streamed: bool = False
 
 
 class InputError(Exception):

@@ -177,3 +177,19 @@ def test_other_recipe_in_the_workdir_is_refused(copied_workdir):
   assert_one_line_error(
       run_cli("benchmark.train", f"--workdir={copied_workdir}", "--seeds=1"),
       "trained with another recipe")
+
+
+def test_throughput_script_measures_each_vmap_size(tmp_path):
+  output = tmp_path / "throughput.json"
+  result = run_cli("benchmark.throughput", "--task=digits/mlp", "--seeds=3",
+                   "--vmap_sizes=0,1,2", "--updates=30", f"--output={output}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  measured = json.load(open(output))
+  assert [m["vmap_size"] for m in measured["results"]] == [3, 1, 2]
+  for m in measured["results"]:
+    assert m["run_s"] > 0 and m["compile_s"] > 0
+    assert m["examples_per_s"] == pytest.approx(
+        3 * 30 * m["batch_size"] / m["run_s"], rel=0.01)
+  assert measured["provenance"]["platform"] == "cpu"
+  assert_one_line_error(
+      run_cli("benchmark.throughput", "--vmap_sizes=two"), "--vmap_sizes")

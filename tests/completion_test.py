@@ -151,22 +151,33 @@ def test_early_stop_freezes_the_run_and_masks_later_points(digits_task,
   assert not np.any(np.isnan(performance[:reached + 1]))
 
 
-def test_batched_runs_equal_single_runs(digits_task, digits_originals):
-  budget = completion.budget_schedule(digits_task.recipe, 0.1)
-  originals = [o.variables for o in digits_originals[:2]]
+@pytest.mark.parametrize("vmap_size", [None, 1, 2])
+def test_batched_runs_equal_single_runs(digits_task, digits_originals,
+                                        vmap_size):
+  # Three seeds: with vmap_size=2 the last chunk is a remainder of one.
+  budget = completion.budget_schedule(digits_task.recipe, 0.2)
+  originals = [o.variables for o in digits_originals]
   mask = splitter.make_mask(originals[0],
                             splitter.Scheme("h", ("params/hidden2/*",)))
   settings = procedures.settings("T1", digits_task.recipe)
-  keys = jax.random.split(jax.random.key(5), 2)
+  keys = jax.random.split(jax.random.key(5), 3)
+  stops = jnp.asarray([0.8, jnp.inf, 0.9])  # Each run stops on its own.
   stacked = jax.tree.map(lambda *x: jnp.stack(x), *originals)
-  batched = completion.make_batched_completion(digits_task, budget)(
-      keys, stacked, mask, settings, jnp.full(2, jnp.inf), digits_task.data)
+  batched = completion.make_batched_completion(digits_task, budget, vmap_size)(
+      keys, stacked, mask, settings, stops, digits_task.data)
   run = jax.jit(completion.make_completion(digits_task, budget))
-  for i in range(2):
-    single, _ = run(keys[i], originals[i], mask, settings, jnp.inf,
+  for i in range(3):
+    single, _ = run(keys[i], originals[i], mask, settings, stops[i],
                     digits_task.data)
     np.testing.assert_allclose(batched.performance[i], single.performance,
                                atol=1e-6)
+  assert np.isnan(batched.performance[0][-1])  # Stopped early.
+  assert not np.isnan(batched.performance[1]).any()
+
+
+def test_vmap_size_must_be_positive(digits_task):
+  with pytest.raises(spec.InputError, match="at least 1"):
+    completion.make_batched_completion(digits_task, vmap_size=0)
 
 
 def test_scratch_training_is_t2_with_everything_withheld(digits_task):
@@ -220,4 +231,4 @@ def test_registry_config_overrides():
   with pytest.raises(spec.InputError, match="unknown task 'digits/cnn'"):
     registry.get_task("digits/cnn")
   with pytest.raises(spec.InputError, match="unknown task family"):
-    registry.get_task("imagenet/resnet50")
+    registry.get_task("svhn/resnet20")

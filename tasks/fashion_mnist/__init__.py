@@ -2,16 +2,25 @@
 convolutional network.
 
 Data: the original IDX files, by default from Debian's `dataset-fashion-mnist`
-package (`/usr/share/datasets/fashion-mnist`), or from `--data_dir`.
+package (`/usr/share/datasets/fashion-mnist`), or from `--data_dir`. They are
+read directly (`source=direct`, the default) or through tensorflow-datasets
+(`source=tfds`): a builder of our own (`tfds_builder.py`) prepares them once
+from that folder as its manual folder into mcbench's cache
+(`$MCBENCH_CACHE_DIR/tfds`, default `~/.cache/mcbench/tfds`, keyed by the
+files' sha256) and they are read back into the same arrays, in the same
+order. Both give the same task; the tfds path needs the `tfds` extra.
 
     python -m benchmark.run --task=fashion_mnist/cnn --seeds=5
     python -m benchmark.run --task=fashion_mnist/cnn:smoke   # CI-sized
+    python -m benchmark.run --task=fashion_mnist/cnn:source=tfds
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
+import sys
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -32,6 +41,7 @@ FILES = {
 }
 # Per-pixel statistics of the Fashion-MNIST training set (pixels in [0, 1]).
 MEAN, STD = 0.2860, 0.3530
+SOURCES = ("direct", "tfds")
 
 
 class CNN(nn.Module):
@@ -65,6 +75,9 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
     model: "cnn".
     switches: optional "smoke": 2,048 training and 1,000 test images, 60
       updates; for CI, not for results.
+
+  The key `source` (`direct` or `tfds`) says how the IDX files are read; it
+  changes no example.
   """
   del model
   unknown = [s for s in switches if s != "smoke"]
@@ -83,6 +96,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   config.eval_batch_size = 1000
   config.max_train_examples = 60000
   config.max_test_examples = 10000
+  config.source = "direct"
   if "smoke" in switches:
     config.batch_size = 64
     config.num_updates = 60
@@ -109,17 +123,27 @@ def read_idx(path: str) -> np.ndarray:
   return data.reshape(tuple(dims))
 
 
-def load_fashion_mnist(data_dir: str | None):
-  """Returns `(train, test)` pairs of uint8 images `[n, 28, 28]` and labels."""
-  data_dir = data_dir or DEFAULT_DATA_DIR
-  arrays = {}
-  for part, filename in FILES.items():
-    path = os.path.join(data_dir, filename)
+def _file_paths(data_dir: str) -> dict[str, str]:
+  """The four IDX files' paths.
+
+  Raises:
+    spec.InputError: one is missing.
+  """
+  paths = {part: os.path.join(data_dir, name) for part, name in FILES.items()}
+  for path in paths.values():
     if not os.path.isfile(path):
       raise spec.InputError(
           f"Fashion-MNIST file {path} not found: install Debian's package "
           "(apt-get install dataset-fashion-mnist) or pass --data_dir=DIR "
           f"holding {', '.join(FILES.values())}")
+  return paths
+
+
+def load_fashion_mnist(data_dir: str | None):
+  """Returns `(train, test)` pairs of uint8 images `[n, 28, 28]` and labels."""
+  data_dir = data_dir or DEFAULT_DATA_DIR
+  arrays = {}
+  for part, path in _file_paths(data_dir).items():
     try:
       arrays[part] = read_idx(path)
     except (OSError, EOFError) as e:
@@ -128,10 +152,69 @@ def load_fashion_mnist(data_dir: str | None):
           (arrays["test_images"], arrays["test_labels"]))
 
 
+def tfds_data_dir(data_dir: str | None) -> str:
+  """The tfds data directory for the IDX files in `data_dir`: mcbench's cache,
+  keyed by the files' contents (other files are another data set)."""
+  digest = hashlib.sha256()
+  for path in _file_paths(data_dir or DEFAULT_DATA_DIR).values():
+    with open(path, "rb") as f:
+      digest.update(f.read())
+  return recipes.cache_dir("tfds", f"fashion-mnist-{digest.hexdigest()[:16]}")
+
+
+def load_fashion_mnist_tfds(data_dir: str | None, max_train: int,
+                            max_test: int):
+  """The first examples of each split, read through tensorflow-datasets.
+
+  Prepares the `mcbench_fashion_mnist` builder from the IDX files in
+  `data_dir` (its manual folder) on first use, then reads `train[:max_train]`
+  and `test[:max_test]` back. Returns what `load_fashion_mnist` returns,
+  cut to the same prefixes: uint8 images `[n, 28, 28]` and uint8 labels, in
+  the files' order.
+
+  Raises:
+    spec.InputError: missing files, tfds not installed, or examples that came
+      back out of the files' order.
+  """
+  data_dir = data_dir or DEFAULT_DATA_DIR
+  prepared_dir = tfds_data_dir(data_dir)
+  # pylint: disable-next=g-import-not-at-top
+  from tasks.fashion_mnist import tfds_builder  # Imports TensorFlow.
+  tfds = tfds_builder.tfds
+  builder = tfds_builder.McbenchFashionMnist(data_dir=prepared_dir)
+  if not builder.is_prepared():
+    print(f"preparing Fashion-MNIST from {data_dir} as a tfds data set in "
+          f"{prepared_dir} (once)", file=sys.stderr)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=os.path.abspath(data_dir)))
+  pairs = []
+  for split, count in (("train", max_train), ("test", max_test)):
+    examples = tfds.as_numpy(builder.as_dataset(
+        split=f"{split}[:{count}]", batch_size=-1, shuffle_files=False))
+    index = examples["index"]
+    if not np.array_equal(index, np.arange(len(index))):
+      raise spec.InputError(
+          f"{prepared_dir}: the {split} split came back out of the IDX "
+          "files' order; delete that folder to prepare it again")
+    pairs.append((examples["image"], examples["label"].astype(np.uint8)))
+  return tuple(pairs)
+
+
 def build(model: str, config: ml_collections.ConfigDict,
           data_dir: str | None, train_fraction: float) -> spec.Task:
   del model
-  train, test = load_fashion_mnist(data_dir)
+  if config.source not in SOURCES:
+    raise spec.InputError(
+        f"fashion_mnist/cnn: unknown source {config.source!r}; sources: "
+        f"{', '.join(SOURCES)}")
+  if config.source == "tfds":
+    train, test = load_fashion_mnist_tfds(
+        data_dir, config.max_train_examples, config.max_test_examples)
+    source = (f"tfds mcbench_fashion_mnist prepared from "
+              f"{os.path.abspath(data_dir or DEFAULT_DATA_DIR)}")
+  else:
+    train, test = load_fashion_mnist(data_dir)
+    source = os.path.abspath(data_dir or DEFAULT_DATA_DIR)
   # Fixed prefixes: the files' order is already shuffled and the smoke subsets
   # must be the same on every machine.
   train = tuple(a[:config.max_train_examples] for a in train)
@@ -147,6 +230,6 @@ def build(model: str, config: ml_collections.ConfigDict,
       apply=supervised.flax_apply(network),
       dataset=dataset, recipe=recipe, num_classes=NUM_CLASSES,
       description="Fashion-MNIST, CNN 16-32 with batch norm, dense 128, Adam",
-      data_info={"source": os.path.abspath(data_dir or DEFAULT_DATA_DIR),
+      data_info={"source": source,
                  "train_examples": len(train[0]),
                  "test_examples": len(test[0])})
