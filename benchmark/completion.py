@@ -74,7 +74,8 @@ def starting_variables(task: spec.Task, init_key: jax.Array, original: Any,
   return jax.tree.map(jnp.where, withheld, fresh, original)
 
 
-def procedure_learner(task: spec.Task, withheld: Any, procedure) -> spec.Learner:
+def procedure_learner(task: spec.Task, withheld: Any,
+                      procedure) -> spec.Learner:
   """The task's learner under a procedure: what trains, at which rates."""
   trainable = procedures.trainable_mask(withheld, procedure)
   tx = procedures.optimizer(task.recipe, procedure, trainable["params"])

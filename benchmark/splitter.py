@@ -426,8 +426,9 @@ def parse_scheme(data: Any, source: str = "scheme") -> Scheme:
     InputError: naming the first problem found.
   """
   if not isinstance(data, dict):
+    optional = ", ".join(sorted(SCHEME_KEYS - {"name", "withhold"}))
     raise InputError(f"{source}: a scheme must be a mapping with keys "
-                     f"name, withhold (and optionally {', '.join(sorted(SCHEME_KEYS - {'name', 'withhold'}))})")
+                     f"name, withhold (and optionally {optional})")
   unknown = sorted(set(data) - SCHEME_KEYS)
   if unknown:
     raise InputError(f"{source}: unknown key(s) {', '.join(unknown)}; "

@@ -210,7 +210,8 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
                          eval_updates, variant, flags)
   out_dir = records_dir(settings.workdir, task.name)
   digest = originals_hash(originals)
-  seed_originals = [originals[s % len(originals)] for s in range(settings.seeds)]
+  seed_originals = [originals[s % len(originals)]
+                    for s in range(settings.seeds)]
   stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves),
                          *[o.variables for o in seed_originals])
   top_alpha = max(alphas)

@@ -186,7 +186,8 @@ def make_recipe(config: ml_collections.ConfigDict,
 
   return spec.Recipe(
       optimizer=recipes.sgd_nesterov_kernel_decay(config.weight_decay,
-                                                  config.momentum), schedule=schedule,
+                                                  config.momentum),
+      schedule=schedule,
       peak_learning_rate=config.peak_learning_rate,
       batch_size=config.batch_size, num_updates=total,
       eval_updates=recipes.eval_schedule(total, config.eval_geometric,
