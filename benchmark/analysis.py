@@ -160,16 +160,10 @@ def dominant_type(leaf_types: Sequence[str]) -> str:
   return min(counts, key=lambda t: (-counts[t], TYPE_ORDER.index(t)))
 
 
-def summary_at(record: dict[str, Any], alpha: float) -> dict | None:
-  """The record's hardness summary at `alpha` (None: absent or undefined)."""
-  return next((row["summary"] for row in record["hardness"]
-               if math.isclose(row["alpha"], alpha)), None)
-
-
 def split_security(by_procedure: Mapping[str, dict[str, Any]],
                    alpha: float) -> tuple[float, str, bool]:
   """`(security, procedure attaining it, censored)` of one split."""
-  cells = {name: summary_at(record, alpha)
+  cells = {name: leaderboard.summary_at(record, alpha)
            for name, record in by_procedure.items()}
   value, procedure = leaderboard.security(cells)
   return value, procedure, bool(procedure and cells[procedure]["censored"])
@@ -272,10 +266,7 @@ def select_group(records: Sequence[dict[str, Any]],
   Raises:
     InputError: no records, or none of `variant`.
   """
-  groups = collections.defaultdict(list)
-  for record in records:
-    groups[(record["task"], record["adversary"]["variant"],
-            record["originals_sha256"])].append(record)
+  groups = leaderboard.sweep_groups(records)
   if not groups:
     raise InputError("no records to analyse")
   keys = sorted(groups)
@@ -291,7 +282,7 @@ def select_group(records: Sequence[dict[str, Any]],
             ", ".join(f"`{k[1]}` ({len(groups[k])})" for k in keys) +
             f"); analysing `{chosen[1]}`, the one with the most records "
             "(`--variant` chooses).")
-  return sorted(groups[chosen], key=lambda r: r["content_sha256"]), note
+  return groups[chosen], note
 
 
 def split_rows(group: Sequence[dict[str, Any]], alpha: float) -> list[SplitRow]:

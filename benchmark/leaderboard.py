@@ -36,6 +36,24 @@ def security(cells: dict[str, dict[str, Any] | None]) -> tuple[float, str]:
   return min(known) if known else (float("nan"), "")
 
 
+def summary_at(record: dict[str, Any], alpha: float) -> dict[str, Any] | None:
+  """The record's hardness summary at `alpha`; None where it has none."""
+  return next((row["summary"] for row in record["hardness"]
+               if math.isclose(row["alpha"], alpha)), None)
+
+
+def sweep_groups(
+    records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], list]:
+  """Records by (task, adversary variant, originals hash): one sweep each,
+  its records in content-hash order so that outputs are deterministic."""
+  groups = collections.defaultdict(list)
+  for record in records:
+    groups[(record["task"], record["adversary"]["variant"],
+            record["originals_sha256"])].append(record)
+  return {key: sorted(group, key=lambda r: r["content_sha256"])
+          for key, group in groups.items()}
+
+
 def _rows_by_alpha(group: Sequence[dict[str, Any]]):
   procedures = sorted({r["procedure"]["name"] for r in group})
   splits: dict[str, dict[str, dict]] = collections.defaultdict(dict)
@@ -62,9 +80,7 @@ def task_tables(group: Sequence[dict[str, Any]]) -> str:
       cells = {}
       for name in procedures:
         record = by_procedure.get(name)
-        row = None if record is None else next(
-            (h for h in record["hardness"] if h["alpha"] == alpha), None)
-        cells[name] = None if row is None else row["summary"]
+        cells[name] = None if record is None else summary_at(record, alpha)
       share = next(iter(by_procedure.values()))["split"]["share"]
       value, argmin = security(cells)
       rows.append((split_name, share, cells, value, argmin, by_procedure))
@@ -89,19 +105,14 @@ def task_tables(group: Sequence[dict[str, Any]]) -> str:
 
 def build(records: Sequence[dict[str, Any]]) -> str:
   """The whole leaderboard for a set of records, deterministically."""
-  groups = collections.defaultdict(list)
-  for record in records:
-    groups[(record["task"], record["adversary"]["variant"],
-            record["originals_sha256"])].append(record)
   parts = ["# mcbench leaderboard", "",
            "Hardness = cost of completion / cost of training from scratch "
            "(t_T(alpha) / t_0(alpha)); IQM [95% stratified-bootstrap "
            "interval] over seeds. Security = min over procedures. Generated "
            "from records by `python -m benchmark.leaderboard`; do not edit.",
            ""]
-  for key in sorted(groups):
-    parts.append(task_tables(sorted(groups[key],
-                                    key=lambda r: r["content_sha256"])))
+  for _, group in sorted(sweep_groups(records).items()):
+    parts.append(task_tables(group))
   return "\n".join(parts)
 
 

@@ -123,6 +123,12 @@ def pad_into_batches(images: np.ndarray, labels: np.ndarray,
           valid.reshape(shape))
 
 
+def check_train_fraction(fraction: float) -> None:
+  """Raises `spec.InputError` unless the data budget is in (0, 1]."""
+  if not 0.0 < fraction <= 1.0:
+    raise spec.InputError(f"train fraction must be in (0, 1], got {fraction}")
+
+
 def take_fraction(images: np.ndarray, labels: np.ndarray,
                   fraction: float) -> tuple[np.ndarray, np.ndarray]:
   """A fixed random subset of the training set (the adversary's data budget).
@@ -130,8 +136,7 @@ def take_fraction(images: np.ndarray, labels: np.ndarray,
   The subset depends only on the data and `fraction` (a fixed permutation), so
   every completion run of a sweep sees the same examples.
   """
-  if not 0.0 < fraction <= 1.0:
-    raise spec.InputError(f"train fraction must be in (0, 1], got {fraction}")
+  check_train_fraction(fraction)
   if fraction == 1.0:
     return images, labels
   keep = max(1, int(round(len(images) * fraction)))

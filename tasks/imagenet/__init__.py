@@ -176,9 +176,7 @@ def _split(builder, name: str, count: int, full: int) -> str:
 
 def build(model: str, config: ml_collections.ConfigDict,
           data_dir: str | None, train_fraction: float) -> spec.Task:
-  if not 0.0 < train_fraction <= 1.0:
-    raise spec.InputError(
-        f"train fraction must be in (0, 1], got {train_fraction}")
+  recipes.check_train_fraction(train_fraction)
   if config.compute_dtype not in COMPUTE_DTYPES:
     raise spec.InputError(
         f"imagenet/{model}: compute_dtype must be one of "
