@@ -4,9 +4,12 @@ its records, and every record was measured against the committed originals."""
 import glob
 import os
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 from benchmark import leaderboard, records, storage
+from tasks import cifar10, recipes
 
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "results")
@@ -39,3 +42,23 @@ def test_records_were_measured_against_the_committed_originals(slug):
   for record in good:
     assert [o["content_sha256"] for o in record["originals"]] == hashes
     assert record["originals_sha256"] == storage.json_hash(hashes)
+
+
+@pytest.mark.parametrize("model", cifar10.MODELS)
+def test_committed_cifar_originals_match_their_manifests_and_recipe(model):
+  """The checkpoints are the ones the manifests hash, trained with the
+  task's current recipe (a recipe change needs new originals)."""
+  directories = sorted(glob.glob(os.path.join(
+      RESULTS, "originals", f"cifar10-{model}", "seed-*")))
+  assert len(directories) >= 3
+  config = cifar10.get_config(model, [])
+  init = recipes.flax_init(cifar10.make_network(model, config),
+                           jnp.zeros((1, 32, 32, 3), jnp.uint8))
+  like = jax.eval_shape(init, jax.random.key(0))
+  for directory in directories:
+    manifest = storage.read_json(os.path.join(directory, "manifest.json"))
+    assert manifest["task"] == f"cifar10/{model}"
+    assert manifest["task_config"] == storage.as_json(config.to_dict())
+    variables = storage.restore_checkpoint(
+        os.path.join(directory, "checkpoint"), like)
+    assert storage.content_hash(variables) == manifest["content_sha256"]

@@ -194,6 +194,18 @@ def make_recipe(config: ml_collections.ConfigDict,
                                          config.eval_linear))
 
 
+def make_network(model: str, config: ml_collections.ConfigDict):
+  """The Flax module of `cifar10/<model>` (no data needed)."""
+  if config.dtype not in ("float32", "bfloat16"):
+    raise spec.InputError(f"cifar10/{model}: dtype must be float32 or "
+                          f"bfloat16, got {config.dtype!r}")
+  dtype = jnp.dtype(config.dtype)
+  if model == "fastnet":
+    return resnet.FastNet(tuple(config.widths), dtype=dtype)
+  return resnet.CifarResNet(config.blocks_per_stage, tuple(config.widths),
+                            dtype=dtype)
+
+
 def build(model: str, config: ml_collections.ConfigDict,
           data_dir: str | None, train_fraction: float) -> spec.Task:
   train, test = load_cifar10(data_dir, config.train_per_class,
@@ -203,15 +215,7 @@ def build(model: str, config: ml_collections.ConfigDict,
   train = recipes.take_fraction(*train, train_fraction)
   dataset = recipes.make_dataset(
       train, test, eval_batch_size=min(config.eval_batch_size, len(test[0])))
-  if config.dtype not in ("float32", "bfloat16"):
-    raise spec.InputError(f"cifar10/{model}: dtype must be float32 or "
-                          f"bfloat16, got {config.dtype!r}")
-  dtype = jnp.dtype(config.dtype)
-  if model == "fastnet":
-    network = resnet.FastNet(tuple(config.widths), dtype=dtype)
-  else:
-    network = resnet.CifarResNet(config.blocks_per_stage,
-                                 tuple(config.widths), dtype=dtype)
+  network = make_network(model, config)
   return recipes.supervised_task(
       name=f"cifar10/{model}",
       init=recipes.flax_init(network, jnp.zeros((1, 32, 32, 3), jnp.uint8)),
