@@ -27,14 +27,16 @@ def define_vmap_flag() -> None:
   """`--vmap_size`: how many runs of one program are vmapped together."""
   flags.DEFINE_integer(
       "vmap_size", 0,
-      "Runs vmapped together in one compiled program (0: all seeds). Smaller "
+      "Runs vmapped together in one compiled program (0: the task's default, "
+      "all seeds for most tasks). Smaller "
       "values run chunks one after another in the same program; 1 is the "
       "fastest for convolutional nets on GPU and CPU (see BUILD_NOTES.md).",
       lower_bound=0)
 
 
 def vmap_size() -> int | None:
-  """The `--vmap_size` flag as the engine's argument (None: all)."""
+  """The `--vmap_size` flag as the engine's argument (None: the task's
+  default)."""
   return flags.FLAGS.vmap_size or None
 
 

@@ -165,6 +165,11 @@ def over_runs(vmap_size: int | None) -> Callable:
   return lambda one, args: jax.lax.map(one, args, batch_size=vmap_size)
 
 
+def resolve_vmap_size(task: spec.Task, vmap_size: int | None) -> int | None:
+  """The user's `vmap_size`, else the task's default (None: all runs)."""
+  return task.default_vmap_size if vmap_size is None else vmap_size
+
+
 def make_batched_completion(task: spec.Task,
                             eval_updates: tuple[int, ...] | None = None,
                             vmap_size: int | None = None):

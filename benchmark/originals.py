@@ -93,6 +93,7 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
   """
   keys = jax.numpy.stack([completion.derive_key(task.name, "original", s)
                           for s in seeds])
+  vmap_size = completion.resolve_vmap_size(task, vmap_size)
   started = time.time()
   curves, variables = (streaming.make_streamed_scratch_training(task)
                        if task.streamed else completion.make_scratch_training(

@@ -178,8 +178,9 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   alphas = hardness.validate_alphas(settings.alphas)
   if settings.seeds < 1:
     raise spec.InputError(f"need at least one seed, got {settings.seeds}")
-  completion.over_runs(settings.vmap_size)  # Validates it.
   task = registry.get_task(settings.task, data_dir=settings.data_dir)
+  vmap_size = completion.resolve_vmap_size(task, settings.vmap_size)
+  completion.over_runs(vmap_size)  # Validates it.
   adversary_task = task if settings.train_fraction == 1.0 else (
       registry.get_task(settings.task, data_dir=settings.data_dir,
                         train_fraction=settings.train_fraction))
@@ -198,7 +199,7 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
 
   originals = originals_lib.ensure_originals(
       task, settings.workdir, settings.num_originals, log, flags,
-      settings.vmap_size)
+      vmap_size)
   reference_costs = reference(task, originals, alphas)
   log("t0 (" + task.recipe.cost_unit + "): " + ", ".join(
       f"alpha={a:g}: {t:g}" for a, t in zip(alphas, reference_costs["t0"])))
@@ -221,7 +222,7 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   runs = (streaming.make_streamed_completion(adversary_task, eval_updates)
           if adversary_task.streamed else
           completion.make_batched_completion(adversary_task, eval_updates,
-                                             settings.vmap_size))
+                                             vmap_size))
 
   jobs = [(scheme, mask, name) for scheme, mask in schemes
           for name in settings.procedures]

@@ -23,6 +23,15 @@ def cache_dir(*parts: str) -> str:
   return os.path.join(root, *parts)
 
 
+def check_switches(task: str, switches: list[str],
+                   known: tuple[str, ...] = ("smoke",)) -> None:
+  """Raises `spec.InputError` naming the first switch `task` does not know."""
+  unknown = [s for s in switches if s not in known]
+  if unknown:
+    raise spec.InputError(f"{task} has no switch {unknown[0]!r}; known: "
+                          f"{', '.join(known)}")
+
+
 def eval_schedule(num_updates: int, num_geometric: int = 12,
                   num_linear: int = 20,
                   geometric_end_fraction: float = 0.1) -> tuple[int, ...]:

@@ -8,7 +8,9 @@ is a different recipe, so the full string is the task's name in every record.
 
 Each family is a package under `tasks/` that exposes
 `MODELS: tuple[str, ...]`, `get_config(model, switches) -> ConfigDict` and
-`build(model, config, data_dir, train_fraction) -> Task`.
+`build(model, config, data_dir, train_fraction) -> Task`. Several families
+may share a package with different presets (the MinAtar games): a preset
+sets config keys that the task name then fixes, so they cannot be overridden.
 """
 
 from __future__ import annotations
@@ -20,12 +22,23 @@ from typing import Any
 
 from tasks import spec
 
+# family -> package, or (package, preset config values).
 FAMILIES = {
     "cifar10": "tasks.cifar10",
     "imagenet": "tasks.imagenet",
     "digits": "tasks.digits",
     "fashion_mnist": "tasks.fashion_mnist",
+    "cartpole": "tasks.cartpole",
+    "minatar-breakout": ("tasks.minatar", {"env_name": "Breakout-MinAtar"}),
+    "minatar-asterix": ("tasks.minatar", {"env_name": "Asterix-MinAtar"}),
+    "minatar-spaceinvaders": ("tasks.minatar",
+                              {"env_name": "SpaceInvaders-MinAtar"}),
 }
+
+
+def _family_entry(family: str) -> tuple[str, dict[str, Any]]:
+  entry = FAMILIES[family]
+  return (entry, {}) if isinstance(entry, str) else entry
 
 
 def _family_module(family: str):
@@ -33,13 +46,13 @@ def _family_module(family: str):
     raise spec.InputError(
         f"unknown task family {family!r}; known tasks: "
         f"{', '.join(task_names())}")
-  return importlib.import_module(FAMILIES[family])
+  return importlib.import_module(_family_entry(family)[0])
 
 
 def task_names() -> list[str]:
   """Every registered `family/model`."""
-  return [f"{family}/{model}" for family, path in FAMILIES.items()
-          for model in importlib.import_module(path).MODELS]
+  return [f"{family}/{model}" for family in FAMILIES
+          for model in importlib.import_module(_family_entry(family)[0]).MODELS]
 
 
 def _parse_value(text: str) -> Any:
@@ -61,10 +74,15 @@ def get_config(name: str):
   items = [item for item in arg.split(",") if item]
   switches = [item for item in items if "=" not in item]
   config = module.get_config(model, switches)
+  presets = _family_entry(family)[1]
+  config.update(presets)
   for item in items:
     if "=" not in item:
       continue
     key, _, text = item.partition("=")
+    if key in presets:
+      raise spec.InputError(
+          f"{key!r} is fixed by the task name {base!r}; choose another task")
     if key not in config:
       raise spec.InputError(
           f"task {base!r} has no config key {key!r}; keys: "

@@ -135,6 +135,8 @@ class Task:
   # Host-fed data (`StreamedData`) and a host-level `evaluate`; see the
   # module docstring.
   streamed: bool = False
+  # Runs vmapped together when the user does not say (None: all of them).
+  default_vmap_size: int | None = None
 
 
 class InputError(Exception):

@@ -5,6 +5,10 @@ import subprocess
 import sys
 
 import pytest
+# TensorFlow Probability (under rlax, through distrax) loads its TensorFlow
+# parts, which need tf_keras, when TensorFlow was imported before it. The
+# tfds tests import TensorFlow in the same workers, so rlax comes first.
+import rlax  # pylint: disable=unused-import
 
 from benchmark import originals as originals_lib
 from tasks import registry

@@ -54,10 +54,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   completion sweep is affordable. `fastnet`: batch 512, one-cycle rate (peak
   0.4 at 25%), 10 epochs.
   """
-  unknown = [s for s in switches if s != "smoke"]
-  if unknown:
-    raise spec.InputError(f"cifar10/{model} has no switch {unknown[0]!r}; "
-                          "known: smoke")
+  recipes.check_switches(f"cifar10/{model}", switches)
   config = ml_collections.ConfigDict()
   config.blocks_per_stage = {"resnet20": 3, "resnet56": 9}.get(model, 0)
   config.widths = (32, 64, 128, 256) if model == "fastnet" else (16, 32, 64)

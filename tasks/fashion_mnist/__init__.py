@@ -80,10 +80,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   changes no example.
   """
   del model
-  unknown = [s for s in switches if s != "smoke"]
-  if unknown:
-    raise spec.InputError(f"fashion_mnist/cnn has no switch {unknown[0]!r}; "
-                          "known: smoke")
+  recipes.check_switches("fashion_mnist/cnn", switches)
   config = ml_collections.ConfigDict()
   config.channels = (16, 32)
   config.hidden = 128

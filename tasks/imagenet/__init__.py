@@ -67,10 +67,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
       images, batch 8, one epoch of 64 training images (8 updates), 16
       validation images; for CI, not for results.
   """
-  unknown = [s for s in switches if s not in SWITCHES]
-  if unknown:
-    raise spec.InputError(f"imagenet/{model} has no switch {unknown[0]!r}; "
-                          f"known: {', '.join(SWITCHES)}")
+  recipes.check_switches(f"imagenet/{model}", switches, SWITCHES)
   config = ml_collections.ConfigDict()
   config.stage_sizes = resnet50.STAGE_SIZES[model]
   config.width = 64

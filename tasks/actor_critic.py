@@ -1,0 +1,132 @@
+"""Actor-critic networks for discrete actions, in Flax and in dm-haiku.
+
+One torso shared by a policy head and a value head, so that the split
+families see the agent's parts by name: `torso/...` layers, `policy_head`,
+`value_head` (the `layers` family gives each layer, `stages` the three
+parts, `types` kernels vs biases). Initialisation follows purejaxrl and the
+PPO implementation details: orthogonal kernels (gain sqrt(2) in the torso,
+0.01 for the policy, 1 for the value), zero biases.
+
+Torsos:
+  mlp: dense layers (`hidden`), tanh, for vector observations (CartPole).
+  minatar: the MinAtar paper's network, one 3x3 convolution of 16 channels
+    (stride 1, ReLU) then dense layers, for `10 x 10 x C` observations.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+TORSOS = ("mlp", "minatar")
+_SQRT2 = float(np.sqrt(2.0))
+
+
+class Torso(nn.Module):
+  kind: str
+  hidden: Sequence[int]
+
+  @nn.compact
+  def __call__(self, x):
+    x = x.astype(jnp.float32)
+    activation = nn.tanh if self.kind == "mlp" else nn.relu
+    if self.kind == "minatar":
+      x = nn.relu(nn.Conv(16, (3, 3), padding="VALID", name="conv",
+                          kernel_init=nn.initializers.orthogonal(_SQRT2))(x))
+    x = x.reshape((x.shape[0], -1))
+    for i, width in enumerate(self.hidden):
+      x = activation(nn.Dense(width, name=f"dense{i}",
+                              kernel_init=nn.initializers.orthogonal(_SQRT2))(x))
+    return x
+
+
+class ActorCritic(nn.Module):
+  """`(logits [b, actions], values [b])` for a batch of observations.
+
+  `shared=False` gives the actor and the critic torsos of their own
+  (`actor_torso`, `critic_torso`), as purejaxrl's MLP agents have.
+  """
+
+  num_actions: int
+  torso: str = "mlp"
+  hidden: Sequence[int] = (64, 64)
+  shared: bool = True
+
+  @nn.compact
+  def __call__(self, observations):
+    make_torso = lambda name: Torso(self.torso, tuple(self.hidden), name=name)
+    if self.shared:
+      actor_features = critic_features = make_torso("torso")(observations)
+    else:
+      actor_features = make_torso("actor_torso")(observations)
+      critic_features = make_torso("critic_torso")(observations)
+    logits = nn.Dense(self.num_actions, name="policy_head",
+                      kernel_init=nn.initializers.orthogonal(0.01))(
+                          actor_features)
+    values = nn.Dense(1, name="value_head",
+                      kernel_init=nn.initializers.orthogonal(1.0))(
+                          critic_features)
+    return logits, values[:, 0]
+
+
+def flax_network(num_actions: int, torso: str, hidden: Sequence[int],
+                 shared: bool, observation_shape: Sequence[int]):
+  """`(init(key) -> variables, apply(variables, observations))`."""
+  model = ActorCritic(num_actions, torso, tuple(hidden), shared)
+  example = jnp.zeros((1, *observation_shape), jnp.float32)
+
+  def init(key):
+    return dict(model.init(key, example))
+
+  return init, model.apply
+
+
+def haiku_network(num_actions: int, torso: str, hidden: Sequence[int],
+                  shared: bool, observation_shape: Sequence[int]):
+  """The same network in dm-haiku (MLP torso): the splitter only sees a
+  pytree of parameters, whatever built it.
+
+  Haiku names the layers `<torso>_dense<i>` (`torso`, or `actor_torso` and
+  `critic_torso`), `policy_head` and `value_head`.
+  """
+  if torso != "mlp":
+    raise ValueError("the haiku network has the MLP torso only")
+  import haiku as hk  # pylint: disable=g-import-not-at-top
+
+  def mlp(x, prefix):
+    x = x.astype(jnp.float32).reshape((x.shape[0], -1))
+    for i, width in enumerate(hidden):
+      x = jnp.tanh(hk.Linear(width, name=f"{prefix}_dense{i}",
+                             w_init=hk.initializers.Orthogonal(_SQRT2))(x))
+    return x
+
+  def forward(observations):
+    if shared:
+      actor_features = critic_features = mlp(observations, "torso")
+    else:
+      actor_features = mlp(observations, "actor_torso")
+      critic_features = mlp(observations, "critic_torso")
+    logits = hk.Linear(num_actions, name="policy_head",
+                       w_init=hk.initializers.Orthogonal(0.01))(actor_features)
+    values = hk.Linear(1, name="value_head",
+                       w_init=hk.initializers.Orthogonal(1.0))(critic_features)
+    return logits, values[:, 0]
+
+  model = hk.without_apply_rng(hk.transform(forward))
+  example = jnp.zeros((1, *observation_shape), jnp.float32)
+
+  def init(key):
+    return {"params": model.init(key, example)}
+
+  def apply(variables, observations):
+    return model.apply(variables["params"], observations)
+
+  return init, apply
+
+
+FRAMEWORKS = {"flax": flax_network, "haiku": haiku_network}
+

@@ -1,0 +1,35 @@
+"""`cartpole/ppo`: gymnax CartPole-v1 learned by PPO, the tiny RL task.
+
+Small enough for CPU tests and CI: the original trains in 500,000 frames
+(purejaxrl's CartPole settings: 4 environments x 128 steps, 4 epochs of 4
+minibatches, Adam 2.5e-4 annealed linearly; separate actor and critic tanh MLPs
+64-64). Switches:
+`smoke` (a few updates, for tests); `framework=haiku` gives the same network
+in dm-haiku.
+
+    python -m benchmark.run --task=cartpole/ppo --splits=stages,types
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from tasks import gymnax_envs, recipes, spec
+
+MODELS = ("ppo",)
+
+
+def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
+  del model  # Only "ppo".
+  recipes.check_switches("cartpole/ppo", switches)
+  config = gymnax_envs.ppo_config(env_name="CartPole-v1", shared_torso=False)
+  if "smoke" in switches:
+    config.total_frames = 16 * 512
+    config.update(gymnax_envs.SMOKE_EVALUATION)
+  return config
+
+
+def build(model: str, config: ml_collections.ConfigDict,
+          data_dir: str | None, train_fraction: float) -> spec.Task:
+  del data_dir  # The environment is the data.
+  return gymnax_envs.build(f"cartpole/{model}", config, train_fraction)

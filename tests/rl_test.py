@@ -1,0 +1,115 @@
+"""RL tasks: PPO on gymnax CartPole and MinAtar through the whole engine.
+
+`cartpole/ppo` runs at its real recipe (500,000 frames a run, about 30 s for
+three originals on two CPU cores); the MinAtar games run their `smoke`
+variants (a few updates) to exercise each environment and the MinAtar
+network.
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmark import completion, procedures, records, splitter, storage
+from benchmark import sweep
+from tasks import registry, spec
+
+
+@pytest.fixture(scope="module")
+def cartpole_sweep(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("cartpole"))
+  settings = sweep.SweepSettings(
+      task="cartpole/ppo", splits=("stage.value_head", "stage.policy_head"),
+      procedures=("T1", "T2", "T3", "T4"), seeds=3, bootstrap_reps=200,
+      workdir=workdir)
+  result = sweep.run_sweep(settings, log=lambda _: None)
+  good, bad = records.read_all(sweep.records_dir(workdir, "cartpole/ppo"))
+  assert not bad and len(good) == len(result["records"]) == 8
+  return workdir, {(r["split"]["name"], r["procedure"]["name"]): r
+                   for r in good}
+
+
+def test_cartpole_originals_learn_far_above_random(cartpole_sweep):
+  workdir, _ = cartpole_sweep
+  manifests = [storage.read_json(os.path.join(
+      workdir, "originals", "cartpole-ppo", f"seed-{s}", "manifest.json"))
+               for s in range(3)]
+  for manifest in manifests:
+    assert manifest["cost_unit"] == "frames"
+    assert manifest["eval_costs"][-1] == 976 * 512  # 4 envs x 128 steps.
+    assert manifest["p0"] < 40  # A random policy balances ~20 steps.
+    assert manifest["p_star"] > 400  # 500 is the time limit.
+
+
+def test_withholding_the_value_head_leaves_the_policy_intact(cartpole_sweep):
+  _, by_cell = cartpole_sweep
+  for name in procedures.PROCEDURES:
+    record = by_cell[("stage.value_head", name)]
+    for row in record["hardness"]:
+      assert row["hardness"] == [0.0, 0.0, 0.0], (name, row["alpha"])
+
+
+def test_withholding_the_policy_head_costs_frames(cartpole_sweep):
+  _, by_cell = cartpole_sweep
+  record = by_cell[("stage.policy_head", "T1")]
+  assert record["budget"]["cost_unit"] == "frames"
+  top = record["hardness"][-1]
+  assert top["alpha"] == 0.99
+  assert min(top["hardness"]) > 0
+  # Costs are counted in frames: whole learner updates of 512 frames.
+  assert all(t % 512 == 0 for t in top["t"] if t is not None)
+
+
+def test_haiku_agent_has_the_same_parts_and_learns():
+  flax_task = registry.get_task("cartpole/ppo:smoke")
+  haiku_task = registry.get_task("cartpole/ppo:smoke,framework=haiku")
+  key = jax.random.key(0)
+  flax_vars, haiku_vars = flax_task.init(key), haiku_task.init(key)
+  count = lambda v: sum(x.size for x in jax.tree.leaves(v))
+  assert count(flax_vars) == count(haiku_vars) == 9_155
+  stages = lambda v: {s.name for s in splitter.family_schemes(v, "layers")}
+  assert stages(haiku_vars) == {
+      "layer.actor_torso_dense0", "layer.actor_torso_dense1",
+      "layer.critic_torso_dense0", "layer.critic_torso_dense1",
+      "layer.policy_head", "layer.value_head"}
+  assert {"layer.policy_head", "layer.value_head",
+          "layer.actor_torso-dense0"} <= stages(flax_vars)
+  curves, _ = completion.make_scratch_training(haiku_task, 1)(
+      jax.random.split(key, 2))
+  assert np.all(np.isfinite(curves.performance))
+  assert not np.any(curves.diverged)
+
+
+@pytest.mark.parametrize("family", ["minatar-breakout", "minatar-asterix",
+                                    "minatar-spaceinvaders"])
+def test_minatar_games_run_on_the_device(family):
+  task = registry.get_task(f"{family}/ppo:smoke")
+  variables = task.init(jax.random.key(0))
+  channels = task.data_info["observation_shape"][-1]
+  assert variables["params"]["torso"]["conv"]["kernel"].shape == (
+      3, 3, channels, 16)
+  assert task.recipe.cost_unit == "frames"
+  assert np.isfinite(task.p0) and task.p0 >= 0
+  [(_, withheld)] = splitter.resolve_schemes(variables, ["stage.policy_head"],
+                                             task.name)
+  run = completion.make_batched_completion(task, vmap_size=1)
+  curves = run(jax.random.split(jax.random.key(1), 2),
+               jax.tree.map(lambda v: jnp.stack([v, v]), variables), withheld,
+               procedures.settings("T1", task.recipe),
+               jnp.full((2,), jnp.inf), task.data)
+  assert np.all(np.isfinite(curves.performance))
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("minatar-breakout/ppo:env_name=Asterix-MinAtar", {}, "fixed by the task"),
+    ("cartpole/ppo", {"train_fraction": 0.5}, "no data set to cut"),
+    ("cartpole/ppo:num_minibatches=3", {}, "does not split"),
+    ("cartpole/ppo:framework=torch", {}, "framework must be"),
+    ("minatar-breakout/ppo:framework=haiku", {}, "haiku: mlp"),
+])
+def test_bad_rl_settings_are_input_errors(name, kwargs, message):
+  with pytest.raises(spec.InputError, match=message):
+    registry.get_task(name, **kwargs)
