@@ -14,10 +14,11 @@ the same measurement for the uniformly random policy.
 
 from __future__ import annotations
 
+import jax
 import ml_collections
 import optax
 
-from tasks import recipes, spec
+from tasks import actor_critic, recipes, spec
 
 
 def ppo_config(**values) -> ml_collections.ConfigDict:
@@ -91,9 +92,6 @@ def build(name: str, config: ml_collections.ConfigDict,
       missing.
   """
   gymnax, ppo = _import_rl()
-  import jax  # pylint: disable=g-import-not-at-top
-  from tasks import actor_critic  # pylint: disable=g-import-not-at-top
-
   if train_fraction != 1.0:
     raise spec.InputError(
         f"{name}: an RL adversary has no data set to cut "

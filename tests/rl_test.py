@@ -70,13 +70,14 @@ def test_haiku_agent_has_the_same_parts_and_learns():
   flax_vars, haiku_vars = flax_task.init(key), haiku_task.init(key)
   count = lambda v: sum(x.size for x in jax.tree.leaves(v))
   assert count(flax_vars) == count(haiku_vars) == 9_155
-  stages = lambda v: {s.name for s in splitter.family_schemes(v, "layers")}
-  assert stages(haiku_vars) == {
+  layer_splits = lambda v: {s.name
+                            for s in splitter.family_schemes(v, "layers")}
+  assert layer_splits(haiku_vars) == {
       "layer.actor_torso_dense0", "layer.actor_torso_dense1",
       "layer.critic_torso_dense0", "layer.critic_torso_dense1",
       "layer.policy_head", "layer.value_head"}
   assert {"layer.policy_head", "layer.value_head",
-          "layer.actor_torso-dense0"} <= stages(flax_vars)
+          "layer.actor_torso-dense0"} <= layer_splits(flax_vars)
   curves, _ = completion.make_scratch_training(haiku_task, 1)(
       jax.random.split(key, 2))
   assert np.all(np.isfinite(curves.performance))
