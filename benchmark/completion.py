@@ -39,10 +39,15 @@ class Curve(NamedTuple):
       already stopped (target reached) or diverged.
     diverged: scalar bool, True if the loss or the performance became
       non-finite.
+    warm_start_cost: scalar, what the adversary's trajectory-access warm
+      start consumed before the curve's first point, in the task's cost unit
+      (the frames its demonstrations took the original agent); 0 without
+      trajectory access. Reported beside the curve, never added to it.
   """
 
   performance: jax.Array
   diverged: jax.Array
+  warm_start_cost: jax.Array
 
 
 def budget_schedule(recipe: spec.Recipe,
@@ -88,13 +93,30 @@ def zeros_like_init(task: spec.Task, key: jax.Array) -> Any:
   return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
 
+def check_trajectory_access(task: spec.Task, trajectory_episodes: int) -> None:
+  """Raises `spec.InputError` unless the task can give `trajectory_episodes`
+  episodes of its original agent (0: no trajectory access, always fine)."""
+  if trajectory_episodes < 0:
+    raise spec.InputError("trajectory episodes must be 0 (no access) or "
+                          f"more, got {trajectory_episodes}")
+  if trajectory_episodes and task.warm_start is None:
+    raise spec.InputError(
+        f"{task.name} offers no trajectory access: only tasks with an agent "
+        "acting in an environment (RL) have trajectories to give")
+
+
 def make_completion(task: spec.Task,
-                    eval_updates: tuple[int, ...] | None = None) -> Callable:
+                    eval_updates: tuple[int, ...] | None = None,
+                    trajectory_episodes: int = 0) -> Callable:
   """Builds the pure completion run of a task.
 
   Args:
     task: the task; its recipe gives the optimiser and schedule.
     eval_updates: evaluation points (default: the recipe's full schedule).
+    trajectory_episodes: the trajectory-access adversary (DESIGN.md): it
+      receives this many episodes of the original agent and warm-starts
+      what it trains on them (`task.warm_start`) before retraining. 0: no
+      access.
 
   Returns:
     `run(key, original, withheld, procedure, stop_performance, data)
@@ -102,7 +124,11 @@ def make_completion(task: spec.Task,
     variables' structure, `procedure` a `ProcedureSettings` and
     `stop_performance` the raw performance at which training may stop
     (`inf` never stops).
+
+  Raises:
+    spec.InputError: trajectory access the task cannot give.
   """
+  check_trajectory_access(task, trajectory_episodes)
   if eval_updates is None:
     eval_updates = task.recipe.eval_updates
   segment_lengths = jnp.asarray(np.diff(eval_updates), jnp.int32)
@@ -111,6 +137,14 @@ def make_completion(task: spec.Task,
     init_key, learn_key, eval_key = jax.random.split(key, 3)
     start = starting_variables(task, init_key, original, withheld, procedure)
     learner = procedure_learner(task, withheld, procedure)
+    if trajectory_episodes:
+      # Its own stream, so that the keys of runs without access stay as
+      # they were.
+      start, warm_start_cost = task.warm_start(
+          start, original, procedures.trainable_mask(withheld, procedure),
+          jax.random.fold_in(key, 3), data, trajectory_episodes)
+    else:
+      warm_start_cost = jnp.zeros(())
 
     def evaluate(state):
       return task.evaluate(learner.variables(state), data, eval_key)
@@ -138,7 +172,8 @@ def make_completion(task: spec.Task,
     active = jnp.isfinite(first) & (first < stop_performance)
     (state, _, diverged), rest = jax.lax.scan(
         segment, (state, active, ~jnp.isfinite(first)), segment_lengths)
-    curve = Curve(jnp.concatenate([first[None], rest]), diverged)
+    curve = Curve(jnp.concatenate([first[None], rest]), diverged,
+                  jnp.asarray(warm_start_cost, jnp.float32))
     return curve, learner.variables(state)
 
   return run
@@ -172,31 +207,42 @@ def resolve_vmap_size(task: spec.Task, vmap_size: int | None) -> int | None:
 
 def make_batched_completion(task: spec.Task,
                             eval_updates: tuple[int, ...] | None = None,
-                            vmap_size: int | None = None):
-  """`run` over a leading seed axis, jitted: one compiled program per shape.
+                            vmap_size: int | None = None,
+                            trajectory_episodes: int = 0):
+  """`run` over a leading run axis, jitted: one compiled program per shape.
+
+  Masks and procedures are data with a leading run axis like the keys, so
+  one program runs any mix of seeds, splits and procedures of a task (a
+  sweep batches several (split, procedure) jobs this way).
 
   Args:
     task: the task.
     eval_updates: evaluation points (default: the recipe's full schedule).
-    vmap_size: runs vmapped together; None vmaps all seeds, smaller values
+    vmap_size: runs vmapped together; None vmaps all runs, smaller values
       run chunks in turn (see `over_runs`).
+    trajectory_episodes: see `make_completion`.
 
   Returns:
     `runs(keys, originals, withheld, procedure, stop_performances, data)
-    -> Curve` with a leading seed axis on keys, originals, stops and the
-    output. The mask and procedure are shared by the batch, but they are
-    traced arguments, so every split and procedure reuses the program.
+    -> Curve`, every argument but `data` and the output with a leading run
+    axis (`stack_runs` repeats one mask or procedure for every run).
   """
-  run = make_completion(task, eval_updates)
+  run = make_completion(task, eval_updates, trajectory_episodes)
   map_runs = over_runs(vmap_size)
 
   def runs(keys, originals, withheld, procedure, stop_performances, data):
     def one(args):
-      key, original, stop = args
-      return run(key, original, withheld, procedure, stop, data)[0]
-    return map_runs(one, (keys, originals, stop_performances))
+      key, original, mask, settings, stop = args
+      return run(key, original, mask, settings, stop, data)[0]
+    return map_runs(one, (keys, originals, withheld, procedure,
+                          stop_performances))
 
   return jax.jit(runs)
+
+
+def stack_runs(trees: list[Any]) -> Any:
+  """Pytrees with equal structure stacked along a new leading run axis."""
+  return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
 def everything_withheld(variables: Any) -> Any:

@@ -63,6 +63,20 @@ def _rows_by_alpha(group: Sequence[dict[str, Any]]):
   return procedures, splits, alphas
 
 
+def trajectory_access_line(group: Sequence[dict[str, Any]]) -> str:
+  """What the trajectory-access adversary was given and what it cost, which
+  the hardness values (RL cost after the warm start) do not include."""
+  adversary = group[0]["adversary"]
+  warm = adversary["warm_start"]
+  costs = sorted(c for r in group for c in r["adversary"]["warm_start"]
+                 ["cost_per_seed"])
+  cloning = warm.get("behaviour_cloning_updates")
+  return (f"Trajectory access: {adversary['trajectory_episodes']} episodes of "
+          f"the original agent per run, costing {costs[0]:g}-{costs[-1]:g} "
+          f"{warm['cost_unit']} (not included in the hardness below)" +
+          (f", then {cloning} behaviour-cloning updates." if cloning else "."))
+
+
 def task_tables(group: Sequence[dict[str, Any]]) -> str:
   """Markdown for the records of one task and adversary variant."""
   procedures, splits, alphas = _rows_by_alpha(group)
@@ -74,6 +88,8 @@ def task_tables(group: Sequence[dict[str, Any]]) -> str:
          f"(P* = {p_stars}, P0 = {first['p0']:.4f}); budget "
          f"{first['budget']['cost']} {first['budget']['cost_unit']}; "
          f"seeds per cell: {len(first['seeds'])}.", ""]
+  if "warm_start" in first["adversary"]:
+    out += [trajectory_access_line(group), ""]
   for alpha in alphas:
     rows = []
     for split_name, by_procedure in splits.items():

@@ -43,6 +43,16 @@ flags.DEFINE_bool("early_stop", True,
                   "Stop a run once it reaches the highest alpha.")
 flags.DEFINE_integer("bootstrap_reps", 2000,
                      "Bootstrap resamples for the intervals.")
+flags.DEFINE_integer("trajectory_episodes", 0,
+                     "Trajectory access (RL tasks): the adversary receives "
+                     "this many episodes of the original agent and "
+                     "warm-starts by behaviour cloning on them; 0: none.",
+                     lower_bound=0)
+flags.DEFINE_integer("jobs_per_program", 1,
+                     "(split, procedure) jobs run together in one compiled "
+                     "program, their seeds vmapped with them (masks are "
+                     "data); more jobs fill a large accelerator.",
+                     lower_bound=1)
 FLAGS = flags.FLAGS
 
 
@@ -64,7 +74,8 @@ def main(argv):
       finetune_fraction=FLAGS.finetune_fraction, reinit=FLAGS.reinit,
       early_stop=FLAGS.early_stop, bootstrap_reps=FLAGS.bootstrap_reps,
       workdir=FLAGS.workdir, data_dir=FLAGS.data_dir,
-      vmap_size=cli.vmap_size())
+      vmap_size=cli.vmap_size(), jobs_per_program=FLAGS.jobs_per_program,
+      trajectory_episodes=FLAGS.trajectory_episodes)
   result = sweep.run_sweep(settings, flags=cli.flag_values())
   print(result["markdown"])
   print(f"{len(result['records'])} record(s) written, "

@@ -112,18 +112,17 @@ def make_streamed_run(task: spec.Task,
       diverged = diverged or diverging
       active = not diverging and not reached
     curve = completion.Curve(np.asarray(performance, np.float32),
-                             np.asarray(diverged))
+                             np.asarray(diverged), np.float32(0))
     return curve, learner.variables(state)
 
   return run
 
 
 def _stack_curves(curves: list[completion.Curve]) -> completion.Curve:
-  return completion.Curve(np.stack([c.performance for c in curves]),
-                          np.stack([c.diverged for c in curves]))
+  return completion.Curve(*(np.stack(field) for field in zip(*curves)))
 
 
-def _seed(tree: Any, i: int) -> Any:
+def _run(tree: Any, i: int) -> Any:
   return jax.tree.map(lambda leaf: leaf[i], tree)
 
 
@@ -133,18 +132,18 @@ def make_streamed_completion(task: spec.Task,
   """Completion runs of a streamed task over a leading seed axis.
 
   The streamed counterpart of `completion.make_batched_completion`, with the
-  same call and result; seeds run one after another.
+  same call and result; runs go one after another.
 
   Returns:
     `runs(keys, originals, withheld, procedure, stop_performances, data)
-    -> Curve` with a leading seed axis on keys, originals, stops and the
-    output (numpy arrays).
+    -> Curve`, every argument but `data` and the output with a leading run
+    axis (numpy arrays).
   """
   run = make_streamed_run(task, eval_updates, prefetch)
 
   def runs(keys, originals, withheld, procedure, stop_performances, data):
     return _stack_curves([
-        run(key, _seed(originals, i), withheld, procedure,
+        run(key, _run(originals, i), _run(withheld, i), _run(procedure, i),
             stop_performances[i], data)[0] for i, key in enumerate(keys)])
 
   return runs

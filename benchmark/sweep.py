@@ -44,6 +44,11 @@ class SweepSettings:
   early_stop: bool = True
   bootstrap_reps: int = 2000
   vmap_size: int | None = None  # Runs vmapped together; None: all seeds.
+  # (split, procedure) jobs run in one compiled program (their masks and
+  # procedures are data); their seeds are vmapped together too.
+  jobs_per_program: int = 1
+  # Trajectory access: episodes of the original agent the adversary gets.
+  trajectory_episodes: int = 0
   workdir: str = "workdir"
   data_dir: str | None = None
 
@@ -60,8 +65,12 @@ def leaderboard_path(workdir: str, task_name: str) -> str:
 def variant_label(settings: SweepSettings, finetune_rate: float) -> str:
   """The adversary variant: every setting besides split and procedure that
   changes what the adversary can do."""
-  return (f"data{settings.train_fraction:g}-budget{settings.budget_fraction:g}"
-          f"-{settings.reinit}-ft{finetune_rate:.3g}")
+  label = (f"data{settings.train_fraction:g}-budget"
+           f"{settings.budget_fraction:g}-{settings.reinit}"
+           f"-ft{finetune_rate:.3g}")
+  if settings.trajectory_episodes:
+    label += f"-traj{settings.trajectory_episodes}"
+  return label
 
 
 def originals_hash(originals: Sequence[originals_lib.Original]) -> str:
@@ -99,6 +108,23 @@ class SweepContext(NamedTuple):
   flags: dict
 
 
+def adversary(context: SweepContext, curves: completion.Curve) -> dict:
+  """A record's adversary: its variant label and what it was given."""
+  settings, task = context.settings, context.task
+  fields = {"variant": context.variant,
+            "train_fraction": settings.train_fraction}
+  # Only with access, so that records without it keep their content.
+  if settings.trajectory_episodes:
+    fields["trajectory_episodes"] = settings.trajectory_episodes
+    fields["warm_start"] = {
+        **task.data_info.get("trajectory_access", {}),
+        "cost_unit": task.recipe.cost_unit,
+        "cost_per_seed": [float(c) for c in np.asarray(
+            curves.warm_start_cost)],
+    }
+  return fields
+
+
 def make_record(context: SweepContext, scheme: splitter.Scheme,
                 summary: dict[str, Any], procedure_name: str,
                 procedure: procedures_lib.ProcedureSettings,
@@ -128,8 +154,7 @@ def make_record(context: SweepContext, scheme: splitter.Scheme,
           "finetune_learning_rate": float(procedure.finetune_learning_rate),
           "reinit": settings.reinit,
       },
-      "adversary": {"variant": context.variant,
-                    "train_fraction": settings.train_fraction},
+      "adversary": adversary(context, curves),
       "budget": {"fraction": settings.budget_fraction, "cost": costs[-1],
                  "cost_unit": task.recipe.cost_unit},
       "alphas": list(context.alphas),
@@ -178,7 +203,14 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   alphas = hardness.validate_alphas(settings.alphas)
   if settings.seeds < 1:
     raise spec.InputError(f"need at least one seed, got {settings.seeds}")
+  if settings.jobs_per_program < 1:
+    raise spec.InputError("jobs per program must be at least 1, got "
+                          f"{settings.jobs_per_program}")
   task = registry.get_task(settings.task, data_dir=settings.data_dir)
+  completion.check_trajectory_access(task, settings.trajectory_episodes)
+  if settings.trajectory_episodes and task.streamed:
+    raise spec.InputError(f"{task.name}: trajectory access is not "
+                          "available for streamed tasks")
   vmap_size = completion.resolve_vmap_size(task, settings.vmap_size)
   completion.over_runs(vmap_size)  # Validates it.
   adversary_task = task if settings.train_fraction == 1.0 else (
@@ -211,41 +243,55 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
                          eval_updates, variant, flags)
   out_dir = records_dir(settings.workdir, task.name)
   digest = originals_hash(originals)
-  seed_originals = [originals[s % len(originals)]
+  seed_originals = [originals[s % len(originals)].variables
                     for s in range(settings.seeds)]
-  stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves),
-                         *[o.variables for o in seed_originals])
   top_alpha = max(alphas)
   stops = jnp.asarray([
-      task.p0 + top_alpha * (o.p_star - task.p0) if settings.early_stop
-      else np.inf for o in seed_originals], jnp.float32)
+      task.p0 + top_alpha * (originals[s % len(originals)].p_star - task.p0)
+      if settings.early_stop else np.inf for s in range(settings.seeds)],
+                      jnp.float32)
   runs = (streaming.make_streamed_completion(adversary_task, eval_updates)
           if adversary_task.streamed else
-          completion.make_batched_completion(adversary_task, eval_updates,
-                                             vmap_size))
+          completion.make_batched_completion(
+              adversary_task, eval_updates, vmap_size,
+              settings.trajectory_episodes))
 
-  jobs = [(scheme, mask, name) for scheme, mask in schemes
-          for name in settings.procedures]
-  written, skipped = [], []
-  progress = tqdm.tqdm(jobs, desc=f"{task.name} completion", unit="run",
-                       dynamic_ncols=True)
-  for scheme, mask, name in progress:
-    progress.set_postfix_str(f"{scheme.name} {name}")
-    summary = splitter.summarize(template, mask)
-    path = records.record_path(out_dir, scheme.name, name, variant, digest)
-    if _is_complete(path, settings, alphas):
-      skipped.append(path)
-      continue
+  jobs, written, skipped = [], [], []
+  for scheme, mask in schemes:
+    for name in settings.procedures:
+      path = records.record_path(out_dir, scheme.name, name, variant, digest)
+      if _is_complete(path, settings, alphas):
+        skipped.append(path)
+      else:
+        jobs.append((scheme, mask, name))
+  seeds = range(settings.seeds)
+  progress = tqdm.tqdm(total=len(jobs), desc=f"{task.name} completion",
+                       unit="run", dynamic_ncols=True)
+  for first in range(0, len(jobs), settings.jobs_per_program):
+    program = jobs[first:first + settings.jobs_per_program]
+    progress.set_postfix_str(", ".join(f"{scheme.name} {name}"
+                                       for scheme, _, name in program))
     keys = jnp.stack([completion.derive_key(task.name, digest, scheme.name,
                                             name, variant, seed)
-                      for seed in range(settings.seeds)])
+                      for scheme, _, name in program for seed in seeds])
     started = time.time()
-    curves = jax.device_get(runs(keys, stacked, mask, procedure_settings[name],
-                                 stops, adversary_task.data))
+    curves = jax.device_get(runs(
+        keys, completion.stack_runs(seed_originals * len(program)),
+        completion.stack_runs([mask for _, mask, _ in program
+                               for _ in seeds]),
+        completion.stack_runs([procedure_settings[name]
+                               for _, _, name in program for _ in seeds]),
+        jnp.tile(stops, len(program)), adversary_task.data))
     wall = time.time() - started
-    record = make_record(context, scheme, summary, name,
-                         procedure_settings[name], curves, wall)
-    written.append(records.write(out_dir, record))
+    for j, (scheme, mask, name) in enumerate(program):
+      job_curves = jax.tree.map(
+          lambda x, j=j: x[j * settings.seeds:(j + 1) * settings.seeds],
+          curves)
+      record = make_record(context, scheme, splitter.summarize(template, mask),
+                           name, procedure_settings[name], job_curves,
+                           wall / len(program))
+      written.append(records.write(out_dir, record))
+    progress.update(len(program))
   progress.close()
   board = leaderboard_path(settings.workdir, task.name)
   markdown, bad = leaderboard.write(out_dir, board)

@@ -41,7 +41,9 @@ def measure(task, seeds: int, vmap_size: int | None,
                     for s in range(seeds)])
   originals = jax.vmap(task.init)(keys)
   withheld = completion.everything_withheld(task.init(keys[0]))
-  args = (keys, originals, withheld, procedures.settings("T2", task.recipe),
+  args = (keys, originals, completion.stack_runs([withheld] * seeds),
+          completion.stack_runs([procedures.settings("T2", task.recipe)]
+                                * seeds),
           jnp.full((seeds,), jnp.inf), task.data)
   started = time.perf_counter()
   compiled = runs.lower(*args).compile()

@@ -45,23 +45,27 @@ def ppo_config(**values) -> ml_collections.ConfigDict:
   config.eval_seed = 0
   config.eval_geometric = 12
   config.eval_linear = 20
+  config.bc_updates = 1000
+  config.bc_batch_size = 256
   config.update(values)
   return config
 
 
 # What `smoke` variants evaluate: few points, few episodes.
-SMOKE_EVALUATION = {"eval_episodes": 4, "eval_geometric": 3, "eval_linear": 3}
+SMOKE_EVALUATION = {"eval_episodes": 4, "eval_geometric": 3, "eval_linear": 3,
+                    "bc_updates": 4, "bc_batch_size": 16}
 
 
 def _import_rl():
   try:
     import gymnax  # pylint: disable=g-import-not-at-top
+    from agents import behaviour_cloning  # pylint: disable=g-import-not-at-top
     from agents import ppo  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise spec.InputError(
         f"the gymnax tasks need the rl extra ({e.name} is missing): "
         "pip install -e '.[rl]'") from e
-  return gymnax, ppo
+  return gymnax, ppo, behaviour_cloning
 
 
 def adam_linear_decay(max_grad_norm: float):
@@ -91,7 +95,7 @@ def build(name: str, config: ml_collections.ConfigDict,
       not fit, a data budget (RL has no data set to cut), or the rl extra
       missing.
   """
-  gymnax, ppo = _import_rl()
+  gymnax, ppo, cloning = _import_rl()
   if train_fraction != 1.0:
     raise spec.InputError(
         f"{name}: an RL adversary has no data set to cut "
@@ -147,6 +151,19 @@ def build(name: str, config: ml_collections.ConfigDict,
                                    eval_key, config.eval_episodes,
                                    max_steps)
 
+  def warm_start(variables, demonstrator, trainable, key, data,
+                 num_episodes):
+    collect_key, clone_key = jax.random.split(key)
+    demonstrations, frames = cloning.collect_demonstrations(
+        lambda k, n: ppo.reset_envs(env, data, k, n),
+        lambda k, s, a: ppo.step_envs(env, data, k, s, a),
+        ppo.sampling_policy(apply, demonstrator), collect_key, num_episodes,
+        max_steps)
+    cloned = cloning.behaviour_cloning(
+        apply, variables, trainable, demonstrations, clone_key,
+        config.bc_updates, config.bc_batch_size, config.learning_rate)
+    return cloned, frames
+
   random_return = jax.jit(lambda params: ppo.mean_episode_return(
       env, params, ppo.uniform_policy(num_actions), eval_key,
       config.eval_episodes, max_steps))(env_params)
@@ -157,10 +174,16 @@ def build(name: str, config: ml_collections.ConfigDict,
       # XLA:CPU (jax 0.10) deadlocked running seeds of PPO vmapped
       # together (BUILD_NOTES); in turn (`lax.map`) it runs. GPUs vmap.
       default_vmap_size=1 if jax.default_backend() == "cpu" else None,
+      warm_start=warm_start,
       description=f"{config.env_name} (gymnax), PPO, {config.framework} "
                   f"{config.torso} actor-critic",
       data_info={"environment": f"gymnax {config.env_name}",
                  "gymnax_version": getattr(gymnax, "__version__", "unknown"),
                  "frames_per_update": hp.frames_per_update,
                  "observation_shape": list(observation_shape),
-                 "num_actions": int(num_actions)})
+                 "num_actions": int(num_actions),
+                 "trajectory_access": {
+                     "behaviour_cloning_updates": config.bc_updates,
+                     "behaviour_cloning_batch_size": config.bc_batch_size,
+                     "behaviour_cloning_learning_rate": config.learning_rate,
+                     "demonstrator_policy": "original agent, sampling"}})

@@ -18,6 +18,12 @@ run needs is here:
   read. They are passed to compiled code as arguments, never closed over, so
   that a data set is not baked into a program as a constant.
 * `p0`: the reference performance (chance accuracy or random-policy return).
+* `warm_start` (RL tasks only): the trajectory-access adversary's first move,
+  `warm_start(variables, demonstrator, trainable, key, data, num_episodes)
+  -> (variables, cost)`: plays `num_episodes` episodes with the original
+  agent `demonstrator`, fits the `trainable` part of `variables` to them
+  (behaviour cloning) and returns the result with the episodes' cost in the
+  task's cost unit. Jittable.
 
 Streamed tasks (`streamed=True`). A data set that cannot live on the
 accelerator (ImageNet) is fed from the host, and the benchmark runs such a
@@ -137,6 +143,8 @@ class Task:
   streamed: bool = False
   # Runs vmapped together when the user does not say (None: all of them).
   default_vmap_size: int | None = None
+  # The trajectory-access warm start (module doc); None: no trajectories.
+  warm_start: Callable[..., tuple[Variables, jax.Array]] | None = None
 
 
 class InputError(Exception):

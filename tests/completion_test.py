@@ -164,7 +164,8 @@ def test_batched_runs_equal_single_runs(digits_task, digits_originals,
   stops = jnp.asarray([0.8, jnp.inf, 0.9])  # Each run stops on its own.
   stacked = jax.tree.map(lambda *x: jnp.stack(x), *originals)
   batched = completion.make_batched_completion(digits_task, budget, vmap_size)(
-      keys, stacked, mask, settings, stops, digits_task.data)
+      keys, stacked, completion.stack_runs([mask] * 3),
+      completion.stack_runs([settings] * 3), stops, digits_task.data)
   run = jax.jit(completion.make_completion(digits_task, budget))
   for i in range(3):
     single, _ = run(keys[i], originals[i], mask, settings, stops[i],

@@ -98,8 +98,10 @@ def test_minatar_games_run_on_the_device(family):
                                              task.name)
   run = completion.make_batched_completion(task, vmap_size=1)
   curves = run(jax.random.split(jax.random.key(1), 2),
-               jax.tree.map(lambda v: jnp.stack([v, v]), variables), withheld,
-               procedures.settings("T1", task.recipe),
+               jax.tree.map(lambda v: jnp.stack([v, v]), variables),
+               completion.stack_runs([withheld] * 2),
+               completion.stack_runs([procedures.settings("T1", task.recipe)]
+                                     * 2),
                jnp.full((2,), jnp.inf), task.data)
   assert np.all(np.isfinite(curves.performance))
 
@@ -114,3 +116,62 @@ def test_minatar_games_run_on_the_device(family):
 def test_bad_rl_settings_are_input_errors(name, kwargs, message):
   with pytest.raises(spec.InputError, match=message):
     registry.get_task(name, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def cartpole_trajectory_sweep(cartpole_sweep):
+  workdir, _ = cartpole_sweep  # Its originals are reused.
+  settings = sweep.SweepSettings(
+      task="cartpole/ppo", splits=("stage.policy_head",),
+      procedures=("T1", "T2"), seeds=3, bootstrap_reps=200, workdir=workdir,
+      trajectory_episodes=4, jobs_per_program=2)
+  result = sweep.run_sweep(settings, log=lambda _: None)
+  assert len(result["records"]) == 2
+  assert "Trajectory access: 4 episodes" in result["markdown"]
+  return {records.read(p)["procedure"]["name"]: records.read(p)
+          for p in result["records"]}
+
+
+def test_trajectory_access_warm_starts_the_policy_head(
+    cartpole_sweep, cartpole_trajectory_sweep):
+  _, without = cartpole_sweep
+  for name, record in cartpole_trajectory_sweep.items():
+    adversary = record["adversary"]
+    assert adversary["variant"].endswith("-traj4")
+    assert adversary["trajectory_episodes"] == 4
+    # The demonstrator balances: 4 episodes cost far more than 4 x 25
+    # frames, and never more than 4 x 500.
+    costs = adversary["warm_start"]["cost_per_seed"]
+    assert all(1000 < c <= 2000 for c in costs), costs
+    # Cloned before any RL frame: the first evaluation is far above the
+    # freshly re-initialised head's of the same split and procedure.
+    first = lambda r: np.mean([s["performance"][0] for s in r["seeds"]])
+    assert first(record) > 200 > first(without[("stage.policy_head", name)])
+
+
+def test_behaviour_cloning_keeps_frozen_parameters_bit_identical():
+  task = registry.get_task("cartpole/ppo:smoke")
+  original = task.init(jax.random.key(0))
+  [(_, withheld)] = splitter.resolve_schemes(original, ["stage.policy_head"],
+                                             task.name)
+  start = completion.starting_variables(
+      task, jax.random.key(1), original, withheld,
+      procedures.settings("T1", task.recipe))
+  cloned, frames = jax.jit(task.warm_start, static_argnums=5)(
+      start, original, withheld, jax.random.key(2), task.data, 3)
+  assert frames >= 3
+  by_path = lambda tree: {
+      splitter.path_of(kp): np.asarray(v)
+      for kp, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  after = by_path(cloned)
+  for path, before in by_path(start).items():
+    changed = not np.array_equal(before, after[path])
+    assert changed == path.startswith("params/policy_head"), path
+
+
+def test_supervised_tasks_refuse_trajectory_access(tmp_path):
+  settings = sweep.SweepSettings(task="digits/mlp", trajectory_episodes=2,
+                                 workdir=str(tmp_path))
+  with pytest.raises(spec.InputError, match="no trajectory access"):
+    sweep.run_sweep(settings, log=lambda _: None)
+  assert not os.listdir(tmp_path)

@@ -128,15 +128,15 @@ def test_batched_and_scratch_contracts(digits_task):
   procedure = procedures.settings("T1", task.recipe)
   stops = jnp.asarray([jnp.inf, 0.0])
   curves = streaming.make_streamed_completion(host_task)(
-      keys, originals, mask, procedure, stops, host_task.data)
+      keys, originals, completion.stack_runs([mask, mask]),
+      completion.stack_runs([procedure, procedure]), stops, host_task.data)
   assert curves.performance.shape == (2, 3) and curves.diverged.shape == (2,)
   # Seed i: key i, original i, stop i (stop 0.0: reached before any update).
   run = streaming.make_streamed_run(host_task)
   for i, doubled in enumerate((False, True)):
     one = jax.tree.map(lambda x, d=doubled: 2 * x if d else x, original)
     curve, _ = run(keys[i], one, mask, procedure, stops[i], host_task.data)
-    assert_same_curves(curve, completion.Curve(curves.performance[i],
-                                               curves.diverged[i]))
+    assert_same_curves(curve, jax.tree.map(lambda x, i=i: x[i], curves))
   assert np.isnan(curves.performance[1, 1:]).all()
 
   # Scratch training is T2 with everything withheld, as on the device.
@@ -147,8 +147,7 @@ def test_batched_and_scratch_contracts(digits_task):
   expected, expected_vars = jax.jit(completion.make_completion(task))(
       keys[1], placeholder, completion.everything_withheld(placeholder),
       procedures.settings("T2", task.recipe), jnp.inf, task.data)
-  assert_same_curves(expected, completion.Curve(curves.performance[1],
-                                                curves.diverged[1]))
+  assert_same_curves(expected, jax.tree.map(lambda x: x[1], curves))
   for a, b in zip(jax.tree.leaves(expected_vars), jax.tree.leaves(variables)):
     np.testing.assert_allclose(a, b[1], rtol=1e-5, atol=1e-6)
 
