@@ -11,6 +11,11 @@ Torsos:
   mlp: dense layers (`hidden`), tanh, for vector observations (CartPole).
   minatar: the MinAtar paper's network, one 3x3 convolution of 16 channels
     (stride 1, ReLU) then dense layers, for `10 x 10 x C` observations.
+  impala: IMPALA's deep residual torso (Espeholt et al., 2018) for envpool's
+    channel-first `C x 84 x 84` uint8 frames: three sections (16, 32, 32
+    channels) of a 3x3 convolution, 3x3 max-pooling of stride 2 and two
+    residual blocks (ReLU, conv, ReLU, conv), then ReLU and dense layers.
+    Its layers are `section<i>/conv`, `section<i>/block<j>/conv<k>`.
 """
 
 from __future__ import annotations
@@ -22,8 +27,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-TORSOS = ("mlp", "minatar")
+TORSOS = ("mlp", "minatar", "impala")
 _SQRT2 = float(np.sqrt(2.0))
+IMPALA_CHANNELS = (16, 32, 32)
+
+
+def _conv(channels: int, name: str) -> nn.Conv:
+  return nn.Conv(channels, (3, 3), padding="SAME", name=name,
+                 kernel_init=nn.initializers.orthogonal(_SQRT2))
+
+
+class ResidualBlock(nn.Module):
+  channels: int
+
+  @nn.compact
+  def __call__(self, x):
+    y = _conv(self.channels, "conv0")(nn.relu(x))
+    y = _conv(self.channels, "conv1")(nn.relu(y))
+    return x + y
+
+
+class ImpalaSection(nn.Module):
+  channels: int
+
+  @nn.compact
+  def __call__(self, x):
+    x = _conv(self.channels, "conv")(x)
+    x = nn.max_pool(x, (3, 3), strides=(2, 2), padding="SAME")
+    x = ResidualBlock(self.channels, name="block0")(x)
+    return ResidualBlock(self.channels, name="block1")(x)
 
 
 class Torso(nn.Module):
@@ -34,6 +66,11 @@ class Torso(nn.Module):
   def __call__(self, x):
     x = x.astype(jnp.float32)
     activation = nn.tanh if self.kind == "mlp" else nn.relu
+    if self.kind == "impala":
+      x = jnp.transpose(x, (0, 2, 3, 1)) / 255.0  # envpool: channel first.
+      for i, channels in enumerate(IMPALA_CHANNELS):
+        x = ImpalaSection(channels, name=f"section{i}")(x)
+      x = nn.relu(x)
     if self.kind == "minatar":
       x = nn.relu(nn.Conv(16, (3, 3), padding="VALID", name="conv",
                           kernel_init=nn.initializers.orthogonal(_SQRT2))(x))
