@@ -33,6 +33,9 @@ FAMILIES = {
     "minatar-asterix": ("tasks.minatar", {"env_name": "Asterix-MinAtar"}),
     "minatar-spaceinvaders": ("tasks.minatar",
                               {"env_name": "SpaceInvaders-MinAtar"}),
+    "atari-pong": ("tasks.atari", {"env_id": "Pong-v5"}),
+    "atari-breakout": ("tasks.atari", {"env_id": "Breakout-v5"}),
+    "doom-mywayhome": ("tasks.doom", {}),
 }
 
 

@@ -1,0 +1,245 @@
+"""An IMPALA-style actor-critic learner (V-trace, rlax) on envpool's XLA
+interface.
+
+Espeholt et al. (2018) decouple acting from learning: actors unroll a
+behaviour policy that lags the learner's, and V-trace corrects the
+off-policy gap. Here one program does both, synchronously, in the
+purejaxrl pattern: a learner `step` unrolls `unroll_length` steps in each of
+`num_envs` environments with the current parameters (the behaviour policy
+`mu`), then makes `num_minibatches` optimiser updates on disjoint groups of
+environments. Every update after the first learns from data of an older
+policy, which V-trace's clipped importance weights correct, as in IMPALA
+with one update of policy lag per minibatch.
+
+The environments are envpool pools driven through its XLA interface
+(`env.xla()`): `step(handle, actions)` is a custom call that steps the C++
+pool, so collecting frames is part of the compiled program and a whole run is
+one `lax` loop, like the gymnax tasks. A pool is stateful: runs cannot be
+vmapped over it (they run in turn) and its episodes continue across runs
+(there is no reset inside a program; a run starts by a no-op step and learns
+from wherever the pool is).
+
+Cost is counted in emulator frames: every agent step is `frame_skip` frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+import rlax
+
+from tasks import spec
+
+# `apply(variables, observations) -> (logits [b, actions], values [b])`.
+ActorCriticFn = Callable[[spec.Variables, jax.Array],
+                         tuple[jax.Array, jax.Array]]
+# envpool's XLA step: `(handle, actions) -> (handle, (observations, rewards,
+# terminated, truncated, info))`.
+XlaStepFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, tuple]]
+
+
+class Hyperparameters(NamedTuple):
+  """IMPALA's settings besides the optimiser (which the recipe owns)."""
+
+  num_envs: int
+  unroll_length: int
+  num_minibatches: int
+  gamma: float = 0.99
+  entropy_coefficient: float = 0.01
+  baseline_coefficient: float = 0.5
+  clip_rho: float = 1.0
+  clip_pg_rho: float = 1.0
+  vtrace_lambda: float = 1.0
+
+  @property
+  def steps_per_update(self) -> int:
+    """Agent steps one learner step consumes."""
+    return self.num_envs * self.unroll_length
+
+
+class Unroll(NamedTuple):
+  """`[time, env]` arrays of one unroll of the behaviour policy."""
+
+  observation: jax.Array
+  action: jax.Array
+  behaviour_logits: jax.Array
+  reward: jax.Array
+  done: jax.Array
+
+
+class LearnerState(NamedTuple):
+  variables: spec.Variables
+  opt_state: optax.OptState
+  handle: jax.Array
+  observation: jax.Array
+  key: jax.Array
+
+
+def check_hyperparameters(hp: Hyperparameters) -> None:
+  """Raises `spec.InputError` unless the environments split into
+  minibatches."""
+  if min(hp.num_envs, hp.unroll_length, hp.num_minibatches) < 1:
+    raise spec.InputError(f"IMPALA sizes must be positive, got {hp}")
+  if hp.num_envs % hp.num_minibatches:
+    raise spec.InputError(
+        f"IMPALA: {hp.num_envs} environments do not split into "
+        f"{hp.num_minibatches} minibatches")
+
+
+def step_pool(step: XlaStepFn, handle: jax.Array, actions: jax.Array):
+  """`(handle, observations, rewards, done)`: one step of every environment
+  of the pool, which resets finished ones itself; `done` is termination or
+  truncation."""
+  handle, (observation, reward, terminated, truncated, _) = step(handle,
+                                                                 actions)
+  return handle, observation, reward.astype(jnp.float32), (
+      terminated | truncated)
+
+
+def vtrace_loss(apply: ActorCriticFn, hp: Hyperparameters,
+                variables: spec.Variables, params: Any, unroll: Unroll,
+                last_observation: jax.Array) -> jax.Array:
+  """Policy gradient with V-trace advantages + baseline loss - entropy.
+
+  Args:
+    apply: the network.
+    hp: settings.
+    variables: all collections (only `params` is differentiated).
+    params: the parameters being learned.
+    unroll: `[time, env]` behaviour data.
+    last_observation: `[env]` observations after the unroll (bootstrap).
+  """
+  time, envs = unroll.action.shape
+  observations = jnp.concatenate([unroll.observation,
+                                  last_observation[None]], axis=0)
+  logits, values = apply({**variables, "params": params},
+                         observations.reshape((-1,) + observations.shape[2:]))
+  logits = logits.reshape((time + 1, envs, -1))[:-1]
+  values = values.reshape((time + 1, envs))
+  log_pi = jax.nn.log_softmax(logits)
+  log_mu = jax.nn.log_softmax(unroll.behaviour_logits)
+  taken = lambda log_p: jnp.take_along_axis(
+      log_p, unroll.action[..., None], axis=-1)[..., 0]
+  log_pi_taken = taken(log_pi)
+  rhos = jnp.exp(jax.lax.stop_gradient(log_pi_taken) - taken(log_mu))
+  discounts = hp.gamma * (1.0 - unroll.done.astype(jnp.float32))
+  per_env = jax.vmap(
+      lambda v_tm1, v_t, r_t, d_t, rho: rlax.vtrace_td_error_and_advantage(
+          v_tm1, v_t, r_t, d_t, rho, hp.vtrace_lambda, hp.clip_rho,
+          hp.clip_pg_rho),
+      in_axes=1, out_axes=1)
+  vtrace = per_env(values[:-1], values[1:], unroll.reward, discounts, rhos)
+  policy_loss = -jnp.mean(jax.lax.stop_gradient(vtrace.pg_advantage)
+                          * log_pi_taken)
+  baseline_loss = 0.5 * jnp.mean(jnp.square(vtrace.errors))
+  entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1).mean()
+  return (policy_loss + hp.baseline_coefficient * baseline_loss
+          - hp.entropy_coefficient * entropy)
+
+
+def make_learner(step: XlaStepFn, handle: jax.Array, apply: ActorCriticFn,
+                 hp: Hyperparameters, tx: optax.GradientTransformation,
+                 trainable: spec.Mask) -> spec.Learner:
+  """Builds the IMPALA learner for one optimiser and trainable mask.
+
+  Args:
+    step: the training pool's XLA step (`num_envs` environments).
+    handle: the pool's handle.
+    apply: the actor-critic network.
+    hp: settings.
+    tx: the optimiser; it makes `hp.num_minibatches` steps per learner step.
+    trainable: boolean arrays with the variables' structure; False entries
+      keep their values bit for bit.
+
+  Returns:
+    A `spec.Learner` whose `step(state, data)` (data unused: the pool is the
+    data) collects `hp.steps_per_update` agent steps and learns from them.
+  """
+  check_hyperparameters(hp)
+
+  def init(variables, key):
+    # No reset inside a program: a no-op step gives the current observations.
+    pool, observation, _, _ = step_pool(
+        step, handle, jnp.zeros(hp.num_envs, jnp.int32))
+    return LearnerState(variables, tx.init(variables["params"]), pool,
+                        observation, key)
+
+  def collect(state: LearnerState):
+    def one_step(carry, _):
+      pool, observation, key = carry
+      key, action_key = jax.random.split(key)
+      logits, _ = apply(state.variables, observation)
+      action = jax.random.categorical(action_key, logits).astype(jnp.int32)
+      pool, next_observation, reward, done = step_pool(step, pool, action)
+      return (pool, next_observation, key), Unroll(observation, action,
+                                                   logits, reward, done)
+
+    return jax.lax.scan(one_step, (state.handle, state.observation,
+                                   state.key), length=hp.unroll_length)
+
+  def learner_step(state: LearnerState, data):
+    del data
+    (pool, observation, key), unroll = collect(state)
+    loss_fn = jax.value_and_grad(
+        lambda params, batch: vtrace_loss(apply, hp, state.variables, params,
+                                          *batch))
+    # Disjoint groups of environments, whole unrolls each.
+    split = lambda x, axis: jnp.stack(jnp.split(x, hp.num_minibatches,
+                                                axis=axis))
+    minibatches = (jax.tree.map(lambda x: split(x, 1), unroll),
+                   split(observation, 0))
+
+    def minibatch_update(carry, batch):
+      params, opt_state = carry
+      loss, grads = loss_fn(params, batch)
+      updates, opt_state = tx.update(grads, opt_state, params)
+      proposed = optax.apply_updates(params, updates)
+      params = jax.tree.map(jnp.where, trainable["params"], proposed, params)
+      return (params, opt_state), loss
+
+    (params, opt_state), losses = jax.lax.scan(
+        minibatch_update, (state.variables["params"], state.opt_state),
+        minibatches)
+    variables = {**state.variables, "params": params}
+    return LearnerState(variables, opt_state, pool, observation,
+                        key), losses.mean()
+
+  return spec.Learner(init=init, step=learner_step,
+                      variables=lambda s: s.variables)
+
+
+def mean_episode_return(step: XlaStepFn, handle: jax.Array, num_envs: int,
+                        policy: Callable[[jax.Array, jax.Array], jax.Array],
+                        key: jax.Array, max_steps: int) -> jax.Array:
+  """Mean undiscounted return of one whole episode per environment.
+
+  The evaluation pool is stateful and has no reset inside a program, so each
+  environment first plays out the episode it is in (not counted), then
+  plays one whole episode that counts. Runs until every environment has
+  counted one, or `max_steps` steps (then unfinished episodes count with
+  what they have).
+  """
+  pool, observation, _, _ = step_pool(step, handle,
+                                      jnp.zeros(num_envs, jnp.int32))
+  # 0: finishing an episode begun before, 1: counting, 2: counted.
+  phase = jnp.zeros(num_envs, jnp.int32)
+
+  def unfinished(carry):
+    _, _, phase, _, _, count = carry
+    return jnp.any(phase < 2) & (count < max_steps)
+
+  def one_step(carry):
+    pool, observation, phase, returns, key, count = carry
+    key, action_key = jax.random.split(key)
+    action = policy(observation, action_key).astype(jnp.int32)
+    pool, observation, reward, done = step_pool(step, pool, action)
+    returns = returns + jnp.where(phase == 1, reward, 0.0)
+    phase = jnp.where(done & (phase < 2), phase + 1, phase)
+    return pool, observation, phase, returns, key, count + 1
+
+  carry = (pool, observation, phase, jnp.zeros(num_envs), key, 0)
+  _, _, _, returns, _, _ = jax.lax.while_loop(unfinished, one_step, carry)
+  return returns.mean()

@@ -1,0 +1,237 @@
+"""Tasks on envpool environments (Atari, ViZDoom) learned by IMPALA.
+
+The environments are C++ pools stepped through envpool's XLA interface, so
+a completion run is still one compiled program (`agents/impala.py`). Two
+pools per task: one of `num_envs` for training, with the training-time
+preprocessing (Atari: a life lost ends an episode, rewards clipped to their
+sign), and one of `eval_episodes` for evaluation, with whole games and raw
+rewards.
+
+Cost is counted in emulator frames: an agent step is `frame_skip` frames
+(Atari: 4, the standard; ViZDoom: 4 tics). Performance is the mean
+undiscounted return of one whole episode in each evaluation environment
+under the agent's stochastic policy; `P_0` is the same for the uniform
+random policy. Unlike the gymnax tasks, a pool carries its episodes and its
+random state from one evaluation (and run) to the next, so evaluations are
+not on common random numbers and runs are not bitwise reproducible.
+
+Runs cannot be vmapped over a pool: they run one after another
+(`default_vmap_size=1`) on any backend.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.experimental
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from tasks import actor_critic, gymnax_envs, recipes, spec
+
+ASSETS_HELP = (
+    "install the envpool extra (pip install -e '.[envpool]', which brings "
+    "envpool-assets) or point ENVPOOL_ASSETS_PATH at a folder holding "
+    "atari/roms/ and vizdoom/maps/ + vizdoom/bin/freedoom2.wad")
+
+
+def impala_config(**values) -> ml_collections.ConfigDict:
+  """IMPALA settings shared by the envpool tasks; `values` override them."""
+  config = ml_collections.ConfigDict()
+  config.env_id = ""
+  config.train_env = {}  # envpool options of the training pool.
+  config.eval_env = {}  # ... of the evaluation pool.
+  config.env_seed = 0
+  config.num_threads = 0  # envpool's default: one per core.
+  config.hidden = (256,)
+  config.num_envs = 64
+  config.unroll_length = 20
+  config.num_minibatches = 4
+  config.total_frames = 10_000_000
+  config.learning_rate = 6e-4
+  config.max_grad_norm = 40.0
+  config.gamma = 0.99
+  config.entropy_coefficient = 0.01
+  config.baseline_coefficient = 0.5
+  config.eval_episodes = 16
+  config.eval_seed = 0
+  config.eval_geometric = 5
+  config.eval_linear = 8
+  config.update(values)
+  return config
+
+
+def smoke(config: ml_collections.ConfigDict) -> None:
+  """Shrinks `config` in place to a few updates of a few environments, with
+  short episodes, for tests."""
+  config.num_envs = 4
+  config.unroll_length = 4
+  config.num_minibatches = 2
+  config.num_threads = 2
+  config.eval_episodes = 2
+  config.eval_geometric = 2
+  config.eval_linear = 2
+  config.hidden = (32,)
+  config.total_frames = 4 * 4 * 4 * 4  # Four updates at frame skip 4.
+  config.train_env = {**config.train_env, "max_episode_steps": 50}
+  config.eval_env = {**config.eval_env, "max_episode_steps": 50}
+
+
+def _import_envpool():
+  try:
+    import envpool  # pylint: disable=g-import-not-at-top
+    from agents import impala  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise spec.InputError(
+        f"the envpool tasks need the envpool extra ({e.name} is missing): "
+        "pip install -e '.[envpool]'") from e
+  except OSError as e:  # envpool lists the Atari ROMs when imported.
+    raise spec.InputError(f"envpool's assets are missing ({e}); "
+                          f"{ASSETS_HELP}") from e
+  return envpool, impala
+
+
+def make_pool(envpool, name: str, env_id: str, num_envs: int, seed: int,
+              num_threads: int, options: dict):
+  """An envpool pool (gymnasium API, synchronous: the batch is every env),
+  reset on the host and ready for its XLA interface.
+
+  Raises:
+    spec.InputError: unknown environment or missing assets.
+  """
+  if env_id not in envpool.list_all_envs():
+    raise spec.InputError(f"{name}: unknown envpool environment {env_id!r}")
+  try:
+    pool = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs,
+                        batch_size=num_envs, seed=seed,
+                        num_threads=num_threads, **options)
+  except (RuntimeError, FileNotFoundError, OSError) as e:
+    where = os.environ.get("ENVPOOL_ASSETS_PATH", "the envpool-assets package")
+    raise spec.InputError(
+        f"{name}: envpool could not start {env_id} with assets from {where} "
+        f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+        f"{ASSETS_HELP}") from e
+  pool.reset()
+  return pool
+
+
+def device_step(pool):
+  """`(handle, step)` for stepping `pool` inside a compiled program.
+
+  envpool's XLA interface where it can serve: it takes actions in the
+  pool's own dtype, and JAX (without x64) has no float64, which ViZDoom's
+  action spec asks for. Such a pool is stepped by an ordered host callback
+  instead, converting the actions on the host; the handle is then a dummy
+  threaded through like the XLA one.
+  """
+  action_dtype = pool.spec.action_array_spec["action"].dtype
+  if action_dtype == np.int32:
+    handle, _, _, step = pool.xla()
+    return handle, step
+  observation_space = pool.observation_space
+  n = pool.config["num_envs"]
+  shapes = (jax.ShapeDtypeStruct((n, *observation_space.shape),
+                                 observation_space.dtype),
+            jax.ShapeDtypeStruct((n,), np.float32),
+            jax.ShapeDtypeStruct((n,), np.bool_),
+            jax.ShapeDtypeStruct((n,), np.bool_))
+
+  def host_step(actions):
+    observation, reward, terminated, truncated, _ = pool.step(
+        np.asarray(actions, action_dtype))
+    return (observation, reward.astype(np.float32),
+            terminated.astype(np.bool_), truncated.astype(np.bool_))
+
+  def step(handle, actions):
+    observation, reward, terminated, truncated = jax.experimental.io_callback(
+        host_step, shapes, actions, ordered=True)
+    return handle, (observation, reward, terminated, truncated, {})
+
+  return jnp.zeros((), jnp.int32), step
+
+
+def build(name: str, config: ml_collections.ConfigDict,
+          train_fraction: float) -> spec.Task:
+  """The IMPALA task on `config.env_id`.
+
+  Raises:
+    spec.InputError: unknown environment, sizes that do not fit, a data
+      budget, missing assets or the envpool extra missing.
+  """
+  envpool, impala = _import_envpool()
+  if train_fraction != 1.0:
+    raise spec.InputError(
+        f"{name}: an RL adversary has no data set to cut "
+        f"(train_fraction={train_fraction}); its data is the environment")
+  hp = impala.Hyperparameters(
+      num_envs=config.num_envs, unroll_length=config.unroll_length,
+      num_minibatches=config.num_minibatches, gamma=config.gamma,
+      entropy_coefficient=config.entropy_coefficient,
+      baseline_coefficient=config.baseline_coefficient)
+  impala.check_hyperparameters(hp)
+  train_pool = make_pool(envpool, name, config.env_id, config.num_envs,
+                         config.env_seed, config.num_threads,
+                         dict(config.train_env))
+  eval_pool = make_pool(envpool, name, config.env_id, config.eval_episodes,
+                        config.env_seed + 10_000, config.num_threads,
+                        dict(config.eval_env))
+  frame_skip = int(train_pool.spec.config.frame_skip)
+  frames_per_update = hp.steps_per_update * frame_skip
+  num_updates = config.total_frames // frames_per_update
+  if num_updates < 1:
+    raise spec.InputError(f"{name}: total_frames {config.total_frames} is "
+                          f"less than one update ({frames_per_update})")
+  num_actions = int(train_pool.action_space.n)
+  observation_shape = tuple(train_pool.observation_space.shape)
+  init, apply = actor_critic.flax_network(
+      num_actions, "impala", tuple(config.hidden), True, observation_shape)
+  train_handle, train_step = device_step(train_pool)
+  eval_handle, eval_step = device_step(eval_pool)
+  # Two whole episodes (the one under way, then the counted one).
+  eval_max_steps = 2 * int(eval_pool.spec.config.max_episode_steps) + 1
+  eval_key = jax.random.key(config.eval_seed)
+  recipe = spec.Recipe(
+      optimizer=gymnax_envs.adam_linear_decay(config.max_grad_norm),
+      schedule=gymnax_envs.linear_decay(config.learning_rate, num_updates,
+                                        hp.num_minibatches),
+      peak_learning_rate=config.learning_rate,
+      batch_size=hp.steps_per_update, num_updates=num_updates,
+      eval_updates=recipes.eval_schedule(num_updates, config.eval_geometric,
+                                         config.eval_linear),
+      cost_unit="frames", cost_per_update=frames_per_update)
+
+  def make_learner(tx, trainable):
+    return impala.make_learner(train_step, train_handle, apply, hp, tx,
+                               trainable)
+
+  def episode_return(policy):
+    return impala.mean_episode_return(eval_step, eval_handle,
+                                      config.eval_episodes, policy, eval_key,
+                                      eval_max_steps)
+
+  def evaluate(variables, data, key):
+    del data, key  # The pool is the data; one key for every evaluation.
+    return episode_return(lambda observation, k: jax.random.categorical(
+        k, apply(variables, observation)[0]))
+
+  random_return = jax.jit(lambda: episode_return(
+      lambda observation, k: jax.random.randint(
+          k, observation.shape[:1], 0, num_actions)))()
+  return spec.Task(
+      name=name, init=init, recipe=recipe, make_learner=make_learner,
+      evaluate=evaluate, data=jnp.zeros(()), p0=float(random_return),
+      performance_name="mean episode return",
+      default_vmap_size=1,  # A pool cannot be vmapped over.
+      description=f"{config.env_id} (envpool), IMPALA (V-trace), deep "
+                  "residual torso",
+      data_info={"environment": f"envpool {config.env_id}",
+                 "envpool_version": getattr(envpool, "__version__",
+                                            "unknown"),
+                 "frame_skip": frame_skip,
+                 "frames_per_update": frames_per_update,
+                 "observation_shape": list(observation_shape),
+                 "num_actions": num_actions,
+                 "train_env": dict(config.train_env),
+                 "eval_env": dict(config.eval_env)})

@@ -1,0 +1,88 @@
+"""envpool tasks (IMPALA): Atari Pong and ViZDoom My Way Home, smoke runs.
+
+The `smoke` variants play the real games (real ROM, real Doom engine) for a
+few IMPALA updates of four environments, through envpool's XLA interface
+(Atari) and the host-callback path (ViZDoom's float64 actions), inside the
+engine's compiled completion runs.
+"""
+
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from benchmark import completion, procedures, splitter
+from tasks import registry, spec
+
+pytest.importorskip("envpool")
+
+
+@pytest.mark.parametrize("name, observation_shape, num_actions", [
+    ("atari-pong/impala:smoke", [4, 84, 84], 6),
+    ("doom-mywayhome/impala:smoke", [12, 84, 84], 18),
+])
+def test_impala_completes_a_real_game(name, observation_shape, num_actions):
+  task = registry.get_task(name)
+  assert task.data_info["observation_shape"] == observation_shape
+  assert task.data_info["num_actions"] == num_actions
+  assert task.recipe.cost_unit == "frames"
+  assert task.recipe.cost_per_update == 4 * 4 * 4  # envs x unroll x skip.
+  original = task.init(jax.random.key(0))
+  layers = {s.name for s in splitter.family_schemes(original, "layers")}
+  assert {"layer.torso-section0-conv", "layer.torso-section2-block1-conv1",
+          "layer.policy_head", "layer.value_head"} <= layers
+  [(_, withheld)] = splitter.resolve_schemes(original, ["stage.policy_head"],
+                                             task.name)
+  runs = completion.make_batched_completion(task,
+                                            vmap_size=task.default_vmap_size)
+  settings = procedures.settings("T1", task.recipe)
+  curves = runs(jax.random.split(jax.random.key(1), 2),
+                completion.stack_runs([original] * 2),
+                completion.stack_runs([withheld] * 2),
+                completion.stack_runs([settings] * 2),
+                jnp.full((2,), jnp.inf), task.data)
+  assert np.all(np.isfinite(curves.performance))
+  assert not np.any(curves.diverged)
+
+
+def test_impala_update_changes_only_trainable_parameters():
+  task = registry.get_task("atari-pong/impala:smoke")
+  original = task.init(jax.random.key(0))
+  [(_, withheld)] = splitter.resolve_schemes(original, ["stage.value_head"],
+                                             task.name)
+  run = jax.jit(completion.make_completion(task, (0, 2)))
+  _, final = run(jax.random.key(3), original, withheld,
+                 procedures.settings("T1", task.recipe), jnp.inf, task.data)
+  for (path, before), after in zip(
+      jax.tree_util.tree_flatten_with_path(original)[0],
+      jax.tree.leaves(final)):
+    name = splitter.path_of(path)
+    assert np.array_equal(before, after) != name.startswith(
+        "params/value_head"), name
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("atari-pong/impala:env_id=Breakout-v5", {}, "fixed by the task"),
+    ("atari-pong/impala:num_minibatches=3", {}, "do not split"),
+    ("doom-mywayhome/impala", {"train_fraction": 0.5}, "no data set to cut"),
+    ("atari-pong/impala:smoke,bogus", {}, "no switch"),
+])
+def test_bad_envpool_settings_are_input_errors(name, kwargs, message):
+  with pytest.raises(spec.InputError, match=message):
+    registry.get_task(name, **kwargs)
+
+
+def test_missing_assets_are_one_line_errors(tmp_path):
+  env = {**os.environ, "ENVPOOL_ASSETS_PATH": str(tmp_path / "none")}
+  result = subprocess.run(
+      [sys.executable, "-m", "benchmark.train",
+       "--task=atari-pong/impala:smoke", f"--workdir={tmp_path / 'wd'}"],
+      capture_output=True, text=True, env=env, timeout=300, check=False)
+  assert result.returncode == 2
+  assert result.stderr.strip().count("\n") == 0
+  assert "ENVPOOL_ASSETS_PATH" in result.stderr
+  assert not (tmp_path / "wd").exists()
