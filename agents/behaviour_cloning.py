@@ -24,13 +24,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from agents import policies
 from tasks import spec
 
-# `apply(variables, observations) -> (logits [b, actions], values [b])`.
-ActorCriticFn = Callable[[spec.Variables, jax.Array],
-                         tuple[jax.Array, jax.Array]]
-# `policy(observations, key) -> actions` for a batch of observations.
-PolicyFn = Callable[[jax.Array, jax.Array], jax.Array]
+ActorCriticFn = policies.ActorCriticFn
+PolicyFn = policies.PolicyFn
 # `reset(key, num) -> (observations, states)`.
 ResetFn = Callable[[jax.Array, int], tuple[jax.Array, Any]]
 # `step(key, states, actions) -> (observations, states, rewards, done)`.
@@ -86,8 +84,7 @@ def cloning_loss(apply: ActorCriticFn, variables: spec.Variables, params: Any,
                  observation: jax.Array, action: jax.Array) -> jax.Array:
   """Mean negative log-likelihood of the demonstrated actions."""
   logits, _ = apply({**variables, "params": params}, observation)
-  log_probs = jax.nn.log_softmax(logits)
-  return -jnp.take_along_axis(log_probs, action[:, None], axis=-1).mean()
+  return -policies.log_prob_of(logits, action).mean()
 
 
 def behaviour_cloning(apply: ActorCriticFn, variables: spec.Variables,
@@ -131,10 +128,8 @@ def behaviour_cloning(apply: ActorCriticFn, variables: spec.Variables,
     grads = grad_fn(params, flat.observation[index], flat.action[index])
     grads = jax.tree.map(lambda g, f: jnp.where(f, jnp.zeros_like(g), g),
                          grads, frozen)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    proposed = optax.apply_updates(params, updates)
-    params = jax.tree.map(jnp.where, frozen, params, proposed)
-    return (params, opt_state), None
+    return policies.masked_update(tx, grads, opt_state, params,
+                                  trainable["params"]), None
 
   params = variables["params"]
   (params, _), _ = jax.lax.scan(update, (params, tx.init(params)),

@@ -31,11 +31,10 @@ import jax.numpy as jnp
 import optax
 import rlax
 
+from agents import policies
 from tasks import spec
 
-# `apply(variables, observations) -> (logits [b, actions], values [b])`.
-ActorCriticFn = Callable[[spec.Variables, jax.Array],
-                         tuple[jax.Array, jax.Array]]
+ActorCriticFn = policies.ActorCriticFn
 # envpool's XLA step: `(handle, actions) -> (handle, (observations, rewards,
 # terminated, truncated, info))`.
 XlaStepFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, tuple]]
@@ -119,12 +118,9 @@ def vtrace_loss(apply: ActorCriticFn, hp: Hyperparameters,
                          observations.reshape((-1,) + observations.shape[2:]))
   logits = logits.reshape((time + 1, envs, -1))[:-1]
   values = values.reshape((time + 1, envs))
-  log_pi = jax.nn.log_softmax(logits)
-  log_mu = jax.nn.log_softmax(unroll.behaviour_logits)
-  taken = lambda log_p: jnp.take_along_axis(
-      log_p, unroll.action[..., None], axis=-1)[..., 0]
-  log_pi_taken = taken(log_pi)
-  rhos = jnp.exp(jax.lax.stop_gradient(log_pi_taken) - taken(log_mu))
+  log_pi_taken = policies.log_prob_of(logits, unroll.action)
+  rhos = jnp.exp(jax.lax.stop_gradient(log_pi_taken) - policies.log_prob_of(
+      unroll.behaviour_logits, unroll.action))
   discounts = hp.gamma * (1.0 - unroll.done.astype(jnp.float32))
   per_env = jax.vmap(
       lambda v_tm1, v_t, r_t, d_t, rho: rlax.vtrace_td_error_and_advantage(
@@ -135,9 +131,8 @@ def vtrace_loss(apply: ActorCriticFn, hp: Hyperparameters,
   policy_loss = -jnp.mean(jax.lax.stop_gradient(vtrace.pg_advantage)
                           * log_pi_taken)
   baseline_loss = 0.5 * jnp.mean(jnp.square(vtrace.errors))
-  entropy = -jnp.sum(jnp.exp(log_pi) * log_pi, axis=-1).mean()
   return (policy_loss + hp.baseline_coefficient * baseline_loss
-          - hp.entropy_coefficient * entropy)
+          - hp.entropy_coefficient * policies.mean_entropy(logits))
 
 
 def make_learner(step: XlaStepFn, handle: jax.Array, apply: ActorCriticFn,
@@ -195,10 +190,8 @@ def make_learner(step: XlaStepFn, handle: jax.Array, apply: ActorCriticFn,
     def minibatch_update(carry, batch):
       params, opt_state = carry
       loss, grads = loss_fn(params, batch)
-      updates, opt_state = tx.update(grads, opt_state, params)
-      proposed = optax.apply_updates(params, updates)
-      params = jax.tree.map(jnp.where, trainable["params"], proposed, params)
-      return (params, opt_state), loss
+      return policies.masked_update(tx, grads, opt_state, params,
+                                    trainable["params"]), loss
 
     (params, opt_state), losses = jax.lax.scan(
         minibatch_update, (state.variables["params"], state.opt_state),
@@ -212,7 +205,7 @@ def make_learner(step: XlaStepFn, handle: jax.Array, apply: ActorCriticFn,
 
 
 def mean_episode_return(step: XlaStepFn, handle: jax.Array, num_envs: int,
-                        policy: Callable[[jax.Array, jax.Array], jax.Array],
+                        policy: policies.PolicyFn,
                         key: jax.Array, max_steps: int) -> jax.Array:
   """Mean undiscounted return of one whole episode per environment.
 

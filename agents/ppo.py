@@ -17,18 +17,17 @@ of observations, whatever framework built it.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 import rlax
 
+from agents import policies
 from tasks import spec
 
-# `apply(variables, observations) -> (logits [b, actions], values [b])`.
-ActorCriticFn = Callable[[spec.Variables, jax.Array],
-                         tuple[jax.Array, jax.Array]]
+ActorCriticFn = policies.ActorCriticFn
 
 
 class Hyperparameters(NamedTuple):
@@ -100,11 +99,6 @@ def step_envs(env, env_params, key: jax.Array, states, actions):
   return observations, states, rewards, terminated | truncated
 
 
-def log_prob_of(logits: jax.Array, actions: jax.Array) -> jax.Array:
-  return jnp.take_along_axis(jax.nn.log_softmax(logits), actions[..., None],
-                             axis=-1)[..., 0]
-
-
 def generalised_advantages(trajectory: Transition, last_value: jax.Array,
                            hp: Hyperparameters) -> jax.Array:
   """GAE over a `[time, env]` trajectory; a done step does not bootstrap
@@ -122,7 +116,7 @@ def ppo_loss(apply: ActorCriticFn, hp: Hyperparameters,
   transition, advantages, targets = batch
   logits, values = apply({**variables, "params": params},
                          transition.observation)
-  ratio = jnp.exp(log_prob_of(logits, transition.action) - transition.log_prob)
+  ratio = jnp.exp(policies.log_prob_of(logits, transition.action) - transition.log_prob)
   advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
   policy_loss = rlax.clipped_surrogate_pg_loss(ratio, advantages,
                                                hp.clip_epsilon)
@@ -130,10 +124,8 @@ def ppo_loss(apply: ActorCriticFn, hp: Hyperparameters,
                                         -hp.clip_epsilon, hp.clip_epsilon)
   value_loss = 0.5 * jnp.maximum(jnp.square(values - targets),
                                  jnp.square(clipped - targets)).mean()
-  log_probs = jax.nn.log_softmax(logits)
-  entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1).mean()
   return (policy_loss + hp.value_coefficient * value_loss
-          - hp.entropy_coefficient * entropy)
+          - hp.entropy_coefficient * policies.mean_entropy(logits))
 
 
 def make_learner(env, default_env_params, apply: ActorCriticFn,
@@ -173,7 +165,7 @@ def make_learner(env, default_env_params, apply: ActorCriticFn,
       action = jax.random.categorical(action_key, logits)
       next_observation, env_state, reward, done = step_envs(
           env, env_params, env_key, env_state, action)
-      transition = Transition(observation, action, log_prob_of(logits, action),
+      transition = Transition(observation, action, policies.log_prob_of(logits, action),
                               value, reward, done)
       return (env_state, next_observation, key), transition
 
@@ -196,10 +188,8 @@ def make_learner(env, default_env_params, apply: ActorCriticFn,
     def minibatch_update(carry, batch):
       params, opt_state = carry
       loss, grads = loss_fn(params, batch)
-      updates, opt_state = tx.update(grads, opt_state, params)
-      proposed = optax.apply_updates(params, updates)
-      params = jax.tree.map(jnp.where, trainable["params"], proposed, params)
-      return (params, opt_state), loss
+      return policies.masked_update(tx, grads, opt_state, params,
+                                    trainable["params"]), loss
 
     def epoch(carry, epoch_key):
       order = jax.random.permutation(epoch_key, hp.frames_per_update)
@@ -219,11 +209,7 @@ def make_learner(env, default_env_params, apply: ActorCriticFn,
   return spec.Learner(init=init, step=step, variables=lambda s: s.variables)
 
 
-# `policy(observations, key) -> actions` for a batch of observations.
-PolicyFn = Callable[[jax.Array, jax.Array], jax.Array]
-
-
-def mean_episode_return(env, env_params, policy: PolicyFn, key: jax.Array,
+def mean_episode_return(env, env_params, policy: policies.PolicyFn, key: jax.Array,
                         num_episodes: int, max_steps: int) -> jax.Array:
   """Mean undiscounted return of `num_episodes` episodes, all on the device.
 
@@ -250,15 +236,3 @@ def mean_episode_return(env, env_params, policy: PolicyFn, key: jax.Array,
   (_, _, returns, _), _ = jax.lax.scan(one_step, carry,
                                        jax.random.split(key, max_steps))
   return returns.mean()
-
-
-def sampling_policy(apply: ActorCriticFn, variables: spec.Variables) -> PolicyFn:
-  """The agent's stochastic policy (what PPO optimises)."""
-  return lambda observation, key: jax.random.categorical(
-      key, apply(variables, observation)[0])
-
-
-def uniform_policy(num_actions: int) -> PolicyFn:
-  """The random policy whose return is the task's `P_0`."""
-  return lambda observation, key: jax.random.randint(
-      key, observation.shape[:1], 0, num_actions)

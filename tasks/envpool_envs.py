@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from agents import policies
 from tasks import actor_critic, gymnax_envs, recipes, spec
 
 ASSETS_HELP = (
@@ -122,9 +123,12 @@ def device_step(pool):
 
   envpool's XLA interface where it can serve: it takes actions in the
   pool's own dtype, and JAX (without x64) has no float64, which ViZDoom's
-  action spec asks for. Such a pool is stepped by an ordered host callback
-  instead, converting the actions on the host; the handle is then a dummy
-  threaded through like the XLA one.
+  action spec asks for. Such a pool is stepped by a host callback instead,
+  converting the actions on the host; the handle is then a dummy threaded
+  through like the XLA one. The callback is unordered: each step's actions
+  depend on the previous step's observations, which orders the steps, and
+  XLA:GPU (jax 0.11) aborted compiling the token an ordered one threads
+  through the loops (BUILD_NOTES).
   """
   action_dtype = pool.spec.action_array_spec["action"].dtype
   if action_dtype == np.int32:
@@ -146,7 +150,7 @@ def device_step(pool):
 
   def step(handle, actions):
     observation, reward, terminated, truncated = jax.experimental.io_callback(
-        host_step, shapes, actions, ordered=True)
+        host_step, shapes, actions, ordered=False)
     return handle, (observation, reward, terminated, truncated, {})
 
   return jnp.zeros((), jnp.int32), step
@@ -213,12 +217,10 @@ def build(name: str, config: ml_collections.ConfigDict,
 
   def evaluate(variables, data, key):
     del data, key  # The pool is the data; one key for every evaluation.
-    return episode_return(lambda observation, k: jax.random.categorical(
-        k, apply(variables, observation)[0]))
+    return episode_return(policies.sampling_policy(apply, variables))
 
   random_return = jax.jit(lambda: episode_return(
-      lambda observation, k: jax.random.randint(
-          k, observation.shape[:1], 0, num_actions)))()
+      policies.uniform_policy(num_actions)))()
   return spec.Task(
       name=name, init=init, recipe=recipe, make_learner=make_learner,
       evaluate=evaluate, data=jnp.zeros(()), p0=float(random_return),

@@ -18,6 +18,7 @@ import jax
 import ml_collections
 import optax
 
+from agents import policies
 from tasks import actor_critic, recipes, spec
 
 
@@ -149,7 +150,7 @@ def build(name: str, config: ml_collections.ConfigDict,
   def evaluate(variables, data, key):
     del key  # One fixed key for every evaluation (see the module doc).
     return ppo.mean_episode_return(env, data,
-                                   ppo.sampling_policy(apply, variables),
+                                   policies.sampling_policy(apply, variables),
                                    eval_key, config.eval_episodes,
                                    max_steps)
 
@@ -159,7 +160,7 @@ def build(name: str, config: ml_collections.ConfigDict,
     demonstrations, frames = cloning.collect_demonstrations(
         lambda k, n: ppo.reset_envs(env, data, k, n),
         lambda k, s, a: ppo.step_envs(env, data, k, s, a),
-        ppo.sampling_policy(apply, demonstrator), collect_key, num_episodes,
+        policies.sampling_policy(apply, demonstrator), collect_key, num_episodes,
         max_steps)
     cloned = cloning.behaviour_cloning(
         apply, variables, trainable, demonstrations, clone_key,
@@ -167,7 +168,7 @@ def build(name: str, config: ml_collections.ConfigDict,
     return cloned, frames
 
   random_return = jax.jit(lambda params: ppo.mean_episode_return(
-      env, params, ppo.uniform_policy(num_actions), eval_key,
+      env, params, policies.uniform_policy(num_actions), eval_key,
       config.eval_episodes, max_steps))(env_params)
   return spec.Task(
       name=name, init=init, recipe=recipe, make_learner=make_learner,

@@ -154,21 +154,22 @@ def test_early_stop_freezes_the_run_and_masks_later_points(digits_task,
 @pytest.mark.parametrize("vmap_size", [None, 1, 2])
 def test_batched_runs_equal_single_runs(digits_task, digits_originals,
                                         vmap_size):
-  # Three seeds: with vmap_size=2 the last chunk is a remainder of one.
+  # Three runs, each with its own mask and procedure (masks are data); with
+  # vmap_size=2 the last chunk is a remainder of one.
   budget = completion.budget_schedule(digits_task.recipe, 0.2)
   originals = [o.variables for o in digits_originals]
-  mask = splitter.make_mask(originals[0],
-                            splitter.Scheme("h", ("params/hidden2/*",)))
-  settings = procedures.settings("T1", digits_task.recipe)
+  masks = [splitter.make_mask(originals[0], splitter.Scheme("s", (pattern,)))
+           for pattern in ("params/hidden2/*", "params/**", "params/head/*")]
+  settings = [procedures.settings(name, digits_task.recipe)
+              for name in ("T1", "T2", "T3")]
   keys = jax.random.split(jax.random.key(5), 3)
   stops = jnp.asarray([0.8, jnp.inf, 0.9])  # Each run stops on its own.
-  stacked = jax.tree.map(lambda *x: jnp.stack(x), *originals)
   batched = completion.make_batched_completion(digits_task, budget, vmap_size)(
-      keys, stacked, completion.stack_runs([mask] * 3),
-      completion.stack_runs([settings] * 3), stops, digits_task.data)
+      keys, completion.stack_runs(originals), completion.stack_runs(masks),
+      completion.stack_runs(settings), stops, digits_task.data)
   run = jax.jit(completion.make_completion(digits_task, budget))
   for i in range(3):
-    single, _ = run(keys[i], originals[i], mask, settings, stops[i],
+    single, _ = run(keys[i], originals[i], masks[i], settings[i], stops[i],
                     digits_task.data)
     np.testing.assert_allclose(batched.performance[i], single.performance,
                                atol=1e-6)
