@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from benchmark import originals as originals_lib
-from benchmark import procedures, splitter, streaming
+from benchmark import completion, procedures, splitter, streaming
 from tasks import imagenet, registry, tfds_support
 from tasks.imagenet import resnet50
 from tasks.spec import InputError
@@ -163,7 +163,9 @@ def test_streamed_completion_runs(task, template):
   originals = jax.tree.map(lambda x: jnp.stack([x, x]), template)
   keys = jnp.stack([jax.random.key(1), jax.random.key(2)])
   runs = streaming.make_streamed_completion(task)
-  curves = runs(keys, originals, mask, procedures.settings("T1", task.recipe),
+  curves = runs(keys, originals, completion.stack_runs([mask] * 2),
+                completion.stack_runs([procedures.settings("T1", task.recipe)]
+                                      * 2),
                 jnp.asarray([jnp.inf, jnp.inf]), task.data)
   num_evals = len(task.recipe.eval_updates)
   assert task.recipe.eval_updates[-1] == 8
