@@ -200,8 +200,11 @@ def make_learner(step: XlaStepFn, handle: jax.Array, apply: ActorCriticFn,
     return LearnerState(variables, opt_state, pool, observation,
                         key), losses.mean()
 
+  # The pool's C++ state is not in a checkpoint: a restored state steps this
+  # process's pool, whose episodes start afresh.
   return spec.Learner(init=init, step=learner_step,
-                      variables=lambda s: s.variables)
+                      variables=lambda s: s.variables,
+                      reattach=lambda s: s._replace(handle=handle))
 
 
 def mean_episode_return(step: XlaStepFn, handle: jax.Array, num_envs: int,

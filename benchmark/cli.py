@@ -7,6 +7,7 @@ from typing import Callable
 
 from absl import app, flags, logging
 
+from benchmark import compilation
 from tasks.spec import InputError
 
 
@@ -21,6 +22,10 @@ def define_task_flags() -> None:
   flags.DEFINE_string(
       "data_dir", None,
       "Folder with the task's data files, if not the default place.")
+  flags.DEFINE_string(
+      "compilation_cache_dir", compilation.DEFAULT_CACHE_DIR,
+      "JAX's persistent compilation cache: programs compiled once are "
+      "reused by later processes with the same shapes. Empty: off.")
 
 
 def define_vmap_flag() -> None:
@@ -32,6 +37,34 @@ def define_vmap_flag() -> None:
       "values run chunks one after another in the same program; 1 is the "
       "fastest for convolutional nets on GPU and CPU (see BUILD_NOTES.md).",
       lower_bound=0)
+
+
+def define_distributed_flags() -> None:
+  """`--distributed` and the `jax.distributed.initialize` settings."""
+  flags.DEFINE_bool(
+      "distributed", False,
+      "Join a multi-process JAX job (jax.distributed) and spread runs over "
+      "the devices of every process. Without the three flags below, JAX "
+      "finds the job from its environment (TPU pods, SLURM, ...).")
+  flags.DEFINE_string("coordinator_address", None,
+                      "host:port of process 0 (with --distributed).")
+  flags.DEFINE_integer("num_processes", None,
+                       "Processes in the job (with --distributed).")
+  flags.DEFINE_integer("process_id", None,
+                       "This process's index (with --distributed).")
+
+
+def initialize_distributed() -> None:
+  """Starts `jax.distributed` if `--distributed` asks for it; CPU devices
+  talk through gloo."""
+  if not flags.FLAGS.distributed:
+    return
+  import jax  # pylint: disable=g-import-not-at-top
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(
+      coordinator_address=flags.FLAGS.coordinator_address,
+      num_processes=flags.FLAGS.num_processes,
+      process_id=flags.FLAGS.process_id)
 
 
 def vmap_size() -> int | None:
@@ -55,6 +88,9 @@ def run(main: Callable[[list[str]], None]) -> None:
   def guarded(argv):
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.WARNING)  # Hides JAX's backend probing.
+    if "compilation_cache_dir" in flags.FLAGS:
+      compilation.enable_cache(flags.FLAGS.compilation_cache_dir,
+                               min_compile_time_s=0.5)
     try:
       main(argv)
     except InputError as e:

@@ -26,6 +26,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import PartitionSpec as P
 
 from benchmark import procedures
 from tasks import spec
@@ -105,6 +107,123 @@ def check_trajectory_access(task: spec.Task, trajectory_episodes: int) -> None:
         "acting in an environment (RL) have trajectories to give")
 
 
+class RunState(NamedTuple):
+  """A completion run between two evaluation points: what continues it.
+
+  Attributes:
+    learner: the learner's state (variables, optimiser state, environments).
+    active: scalar bool, still training (neither stopped nor diverged).
+    diverged: scalar bool, see `Curve`.
+  """
+
+  learner: Any
+  active: jax.Array
+  diverged: jax.Array
+
+
+class Stages(NamedTuple):
+  """A completion run cut at its evaluation points (`make_stages`).
+
+  Attributes:
+    start: `(key, original, withheld, procedure, stop_performance, data) ->
+      (RunState, first_performance, warm_start_cost)`: set-up and the
+      evaluation at cost 0.
+    advance: `(state, segment_lengths, key, withheld, procedure,
+      stop_performance, data) -> (RunState, performances)`: one training
+      segment and evaluation per entry of `segment_lengths`.
+    variables: `(state, withheld, procedure) -> variables`.
+    reattach: `(state, withheld, procedure) -> state`, for a state restored
+      in another process (`spec.Learner.reattach`).
+  """
+
+  start: Callable
+  advance: Callable
+  variables: Callable
+  reattach: Callable
+
+
+def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
+  """The completion run of `make_completion` as separable stages.
+
+  `advance` may be called on any cut of the schedule's segment lengths: one
+  call over all of them is `make_completion`'s run, several calls over
+  consecutive slices give the same run with program boundaries (and
+  checkpoints, `benchmark.originals`) between them. Every stage rebuilds the
+  learner and the keys from the run's arguments, so a state restored in a
+  new process continues from those alone.
+
+  Raises:
+    spec.InputError: trajectory access the task cannot give.
+  """
+  check_trajectory_access(task, trajectory_episodes)
+
+  def parts(key, withheld, procedure, data):
+    init_key, learn_key, eval_key = jax.random.split(key, 3)
+    learner = procedure_learner(task, withheld, procedure)
+
+    def evaluate(learner_state):
+      return task.evaluate(learner.variables(learner_state), data, eval_key)
+
+    return learner, evaluate, init_key, learn_key
+
+  def start(key, original, withheld, procedure, stop_performance, data):
+    learner, evaluate, init_key, learn_key = parts(key, withheld, procedure,
+                                                   data)
+    variables = starting_variables(task, init_key, original, withheld,
+                                   procedure)
+    if trajectory_episodes:
+      # Its own stream, so that the keys of runs without access stay as
+      # they were.
+      variables, warm_start_cost = task.warm_start(
+          variables, original, procedures.trainable_mask(withheld, procedure),
+          jax.random.fold_in(key, 3), data, trajectory_episodes)
+    else:
+      warm_start_cost = jnp.zeros(())
+    learner_state = learner.init(variables, learn_key)
+    first = evaluate(learner_state)
+    state = RunState(learner_state,
+                     jnp.isfinite(first) & (first < stop_performance),
+                     ~jnp.isfinite(first))
+    return state, first, jnp.asarray(warm_start_cost, jnp.float32)
+
+  def advance(state, segment_lengths, key, withheld, procedure,
+              stop_performance, data):
+    learner, evaluate, _, _ = parts(key, withheld, procedure, data)
+
+    def update(_, carry):
+      learner_state, finite = carry
+      learner_state, loss = learner.step(learner_state, data)
+      return learner_state, finite & jnp.isfinite(loss)
+
+    def segment(state, length):
+      # A stopped run makes zero updates; under vmap the loop runs until every
+      # member of the batch has stopped.
+      learner_state, finite = jax.lax.fori_loop(
+          0, jnp.where(state.active, length, 0), update,
+          (state.learner, jnp.array(True)))
+      performance = evaluate(learner_state)
+      diverging = state.active & ~(finite & jnp.isfinite(performance))
+      reached = (state.active & ~diverging
+                 & (performance >= stop_performance))
+      recorded = jnp.where(state.active & ~diverging, performance, jnp.nan)
+      return RunState(learner_state, state.active & ~diverging & ~reached,
+                      state.diverged | diverging), recorded
+
+    return jax.lax.scan(segment, state, segment_lengths)
+
+  def variables(state, withheld, procedure):
+    return procedure_learner(task, withheld, procedure).variables(
+        state.learner)
+
+  def reattach(state, withheld, procedure):
+    learner = procedure_learner(task, withheld, procedure)
+    if learner.reattach is None:
+      return state
+    return state._replace(learner=learner.reattach(state.learner))
+
+  return Stages(start, advance, variables, reattach)
+
+
 def make_completion(task: spec.Task,
                     eval_updates: tuple[int, ...] | None = None,
                     trajectory_episodes: int = 0) -> Callable:
@@ -128,55 +247,25 @@ def make_completion(task: spec.Task,
   Raises:
     spec.InputError: trajectory access the task cannot give.
   """
-  check_trajectory_access(task, trajectory_episodes)
-  if eval_updates is None:
-    eval_updates = task.recipe.eval_updates
-  segment_lengths = jnp.asarray(np.diff(eval_updates), jnp.int32)
+  stages = make_stages(task, trajectory_episodes)
+  segment_lengths = schedule_segments(
+      task.recipe.eval_updates if eval_updates is None else eval_updates)
 
   def run(key, original, withheld, procedure, stop_performance, data):
-    init_key, learn_key, eval_key = jax.random.split(key, 3)
-    start = starting_variables(task, init_key, original, withheld, procedure)
-    learner = procedure_learner(task, withheld, procedure)
-    if trajectory_episodes:
-      # Its own stream, so that the keys of runs without access stay as
-      # they were.
-      start, warm_start_cost = task.warm_start(
-          start, original, procedures.trainable_mask(withheld, procedure),
-          jax.random.fold_in(key, 3), data, trajectory_episodes)
-    else:
-      warm_start_cost = jnp.zeros(())
-
-    def evaluate(state):
-      return task.evaluate(learner.variables(state), data, eval_key)
-
-    def update(_, carry):
-      state, finite = carry
-      state, loss = learner.step(state, data)
-      return state, finite & jnp.isfinite(loss)
-
-    def segment(carry, length):
-      state, active, diverged = carry
-      # A stopped run makes zero updates; under vmap the loop runs until every
-      # member of the batch has stopped.
-      state, finite = jax.lax.fori_loop(
-          0, jnp.where(active, length, 0), update, (state, jnp.array(True)))
-      performance = evaluate(state)
-      diverging = active & ~(finite & jnp.isfinite(performance))
-      reached = active & ~diverging & (performance >= stop_performance)
-      recorded = jnp.where(active & ~diverging, performance, jnp.nan)
-      return (state, active & ~diverging & ~reached,
-              diverged | diverging), recorded
-
-    state = learner.init(start, learn_key)
-    first = evaluate(state)
-    active = jnp.isfinite(first) & (first < stop_performance)
-    (state, _, diverged), rest = jax.lax.scan(
-        segment, (state, active, ~jnp.isfinite(first)), segment_lengths)
-    curve = Curve(jnp.concatenate([first[None], rest]), diverged,
-                  jnp.asarray(warm_start_cost, jnp.float32))
-    return curve, learner.variables(state)
+    state, first, warm_start_cost = stages.start(
+        key, original, withheld, procedure, stop_performance, data)
+    state, rest = stages.advance(state, segment_lengths, key, withheld,
+                                 procedure, stop_performance, data)
+    curve = Curve(jnp.concatenate([first[None], rest]), state.diverged,
+                  warm_start_cost)
+    return curve, stages.variables(state, withheld, procedure)
 
   return run
+
+
+def schedule_segments(eval_updates: tuple[int, ...]) -> jax.Array:
+  """The number of updates between consecutive evaluation points."""
+  return jnp.asarray(np.diff(eval_updates), jnp.int32)
 
 
 def over_runs(vmap_size: int | None) -> Callable:
@@ -205,10 +294,106 @@ def resolve_vmap_size(task: spec.Task, vmap_size: int | None) -> int | None:
   return task.default_vmap_size if vmap_size is None else vmap_size
 
 
+RUN_AXIS = "runs"
+
+
+def run_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
+  """A one-axis `Mesh` (`RUN_AXIS`) over the first `num_devices` devices of
+  every process (None: all of them).
+
+  Raises:
+    spec.InputError: more devices asked for than there are, or fewer than 1.
+  """
+  devices = jax.devices()
+  if num_devices is None:
+    num_devices = len(devices)
+  if not 1 <= num_devices <= len(devices):
+    raise spec.InputError(
+        f"asked for {num_devices} device(s); there are {len(devices)} "
+        f"({devices[0].platform})")
+  return jax.sharding.Mesh(np.asarray(devices[:num_devices]), (RUN_AXIS,))
+
+
+def _is_key(leaf: Any) -> bool:
+  return jax.dtypes.issubdtype(jnp.result_type(leaf), jax.dtypes.prng_key)
+
+
+def _global_array(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:
+  """`value` (the same on every process) as one array over `sharding`'s
+  devices, each process placing only its own devices' parts."""
+  host = np.asarray(value)
+  return jax.make_array_from_callback(host.shape, sharding,
+                                      lambda index: host[index])
+
+
+def shard_runs(runs: Callable, num_run_args: int,
+               mesh: jax.sharding.Mesh) -> Callable:
+  """`runs` spread over the devices of `mesh`, of one process or of several
+  (`jax.distributed`), jitted.
+
+  The first `num_run_args` arguments of `runs` have a leading run axis; it
+  is cut into equal shares, one per device, by `jax.shard_map`, and every
+  device runs its share with `runs` (no communication: runs are
+  independent). Later arguments (the data) are replicated. A run count
+  that the devices do not divide is padded with copies of the last run,
+  whose results are dropped. Every process passes the same arguments and
+  gets every run's results (gathered with `process_allgather`).
+  """
+  if mesh.size == 1 and jax.process_count() == 1:
+    return jax.jit(runs)
+  over_runs_sharding = jax.sharding.NamedSharding(mesh, P(RUN_AXIS))
+  replicated = jax.sharding.NamedSharding(mesh, P())
+  programs = {}
+
+  def program(treedef, is_key):
+    # Typed keys travel as their key data, which host arrays can hold.
+    def with_keys(*raw):
+      leaves = [jax.random.wrap_key_data(leaf) if key else leaf
+                for leaf, key in zip(jax.tree.leaves(raw), is_key)]
+      return runs(*jax.tree.unflatten(treedef, leaves))
+
+    def sharded(*raw):
+      return jax.shard_map(
+          with_keys, mesh=mesh, out_specs=P(RUN_AXIS),
+          in_specs=(P(RUN_AXIS),) * num_run_args
+          + (P(),) * (len(raw) - num_run_args),
+          check_vma=False)(*raw)
+
+    return jax.jit(sharded)
+
+  def call(*args):
+    leaves, treedef = jax.tree.flatten(args)
+    is_key = tuple(_is_key(leaf) for leaf in leaves)
+    if (treedef, is_key) not in programs:
+      programs[treedef, is_key] = program(treedef, is_key)
+    raw = [jax.random.key_data(leaf) if key else leaf
+           for leaf, key in zip(leaves, is_key)]
+    run_args, data = jax.tree.unflatten(treedef, raw)[:num_run_args], (
+        jax.tree.unflatten(treedef, raw)[num_run_args:])
+    num_runs = len(jax.tree.leaves(run_args)[0])
+    padding = -num_runs % mesh.size
+
+    def spread(x):
+      x = np.asarray(x)
+      if padding:
+        x = np.concatenate([x, np.repeat(x[-1:], padding, 0)])
+      return _global_array(x, over_runs_sharding)
+
+    out = programs[treedef, is_key](
+        *jax.tree.map(spread, run_args),
+        *jax.tree.map(lambda x: _global_array(x, replicated), data))
+    if jax.process_count() > 1:
+      out = multihost_utils.process_allgather(out, tiled=True)
+    return jax.tree.map(lambda x: x[:num_runs], out)
+
+  return call
+
+
 def make_batched_completion(task: spec.Task,
                             eval_updates: tuple[int, ...] | None = None,
                             vmap_size: int | None = None,
-                            trajectory_episodes: int = 0):
+                            trajectory_episodes: int = 0,
+                            mesh: jax.sharding.Mesh | None = None):
   """`run` over a leading run axis, jitted: one compiled program per shape.
 
   Masks and procedures are data with a leading run axis like the keys, so
@@ -218,9 +403,12 @@ def make_batched_completion(task: spec.Task,
   Args:
     task: the task.
     eval_updates: evaluation points (default: the recipe's full schedule).
-    vmap_size: runs vmapped together; None vmaps all runs, smaller values
-      run chunks in turn (see `over_runs`).
+    vmap_size: runs vmapped together on a device; None vmaps all its runs,
+      smaller values run chunks in turn (see `over_runs`).
     trajectory_episodes: see `make_completion`.
+    mesh: devices to spread the runs over (`run_mesh`; None: one device).
+      Tasks whose environments live on the host (`task.shardable` False)
+      use one device whatever the mesh.
 
   Returns:
     `runs(keys, originals, withheld, procedure, stop_performances, data)
@@ -237,7 +425,9 @@ def make_batched_completion(task: spec.Task,
     return map_runs(one, (keys, originals, withheld, procedure,
                           stop_performances))
 
-  return jax.jit(runs)
+  if mesh is None or not task.shardable:
+    return jax.jit(runs)
+  return shard_runs(runs, 5, mesh)
 
 
 def stack_runs(trees: list[Any]) -> Any:
@@ -273,6 +463,69 @@ def make_scratch_training(task: spec.Task, vmap_size: int | None = None):
 
   batched = jax.jit(train)
   return lambda keys: batched(keys, task.data)
+
+
+class StagedTraining(NamedTuple):
+  """Originals trained one evaluation segment per program call
+  (`make_staged_scratch_training`), each callable with a leading seed axis.
+
+  Attributes:
+    start: `keys -> (states, first_performances)`.
+    advance: `(states, keys, segment_lengths) -> (states, performances)`,
+      `performances` of shape `[seeds, len(segment_lengths)]`.
+    variables: `(states, keys) -> variables`.
+    reattach: `(states, keys) -> states`, after a restore in another process.
+  """
+
+  start: Callable
+  advance: Callable
+  variables: Callable
+  reattach: Callable
+
+
+def make_staged_scratch_training(task: spec.Task,
+                                 vmap_size: int | None = None
+                                 ) -> StagedTraining:
+  """`make_scratch_training` cut at the evaluation points, for training that
+  is checkpointed between segments and resumed in a later process.
+
+  Each stage is jitted once; `advance` with segment lengths of one shape
+  reuses its program for every segment.
+  """
+  stages = make_stages(task)
+  procedure = procedures.settings("T2", task.recipe)
+  map_runs = over_runs(vmap_size)
+
+  def fixed(key):
+    placeholder = zeros_like_init(task, key)
+    return placeholder, everything_withheld(placeholder)
+
+  def start(keys, data):
+    def one(key):
+      placeholder, withheld = fixed(key)
+      state, first, _ = stages.start(key, placeholder, withheld, procedure,
+                                     jnp.inf, data)
+      return state, first
+    return map_runs(one, keys)
+
+  def advance(states, keys, segment_lengths, data):
+    def one(args):
+      state, key = args
+      return stages.advance(state, segment_lengths, key, fixed(key)[1],
+                            procedure, jnp.inf, data)
+    return map_runs(one, (states, keys))
+
+  def per_seed(stage):
+    return jax.jit(jax.vmap(lambda state, key: stage(
+        state, fixed(key)[1], procedure)))
+
+  start_jit, advance_jit = jax.jit(start), jax.jit(advance)
+  return StagedTraining(
+      start=lambda keys: start_jit(keys, task.data),
+      advance=lambda states, keys, lengths: advance_jit(states, keys, lengths,
+                                                        task.data),
+      variables=per_seed(stages.variables),
+      reattach=per_seed(stages.reattach))
 
 
 def derive_key(*parts: Any) -> jax.Array:

@@ -8,6 +8,19 @@ Layout under a workdir, one folder per task and seed:
 The manifest is written last and atomically: a folder without one is an
 interrupted training and is trained again. A manifest whose hash does not
 match its checkpoint, or whose recipe differs from the task's, is an error.
+
+Resumable training (`resumable=True`, `benchmark.train --resumable`) runs
+one program per evaluation segment and checkpoints every seed's whole
+learner state after each, under
+
+    originals/<task-slug>/in-progress/progress.json   seeds, curve so far
+    originals/<task-slug>/in-progress/state-<k>/      orbax, after segment k
+
+so that a process killed at a time limit loses at most one segment and the
+same command continues where it stopped. For tasks whose learner state is
+all arrays (data on the device, gymnax environments) the resumed training is
+the uninterrupted one; an envpool pool's C++ state is not saved, so its
+episodes start afresh on resuming.
 """
 
 from __future__ import annotations
@@ -25,6 +38,7 @@ from benchmark import completion, storage, streaming
 from tasks import spec
 
 MANIFEST_SCHEMA = "mcbench.original/1"
+PROGRESS_SCHEMA = "mcbench.original-progress/1"
 
 
 class Original(NamedTuple):
@@ -80,13 +94,110 @@ def load_original(task: spec.Task, workdir: str, seed: int) -> Original | None:
                   np.asarray(manifest["performance"], np.float64), manifest)
 
 
+def progress_dir(workdir: str, task_name: str) -> str:
+  return os.path.join(workdir, "originals", task_slug(task_name),
+                      "in-progress")
+
+
+def _json_curve(performance: np.ndarray) -> list:
+  return [[float(v) if np.isfinite(v) else None for v in row]
+          for row in performance]
+
+
+def _load_progress(task: spec.Task, directory: str, seeds: list[int],
+                   vmap_size: int | None) -> dict | None:
+  """The saved progress of training `seeds`, None if there is none.
+
+  Raises:
+    spec.InputError: the progress is unreadable or belongs to other seeds,
+      settings or another recipe.
+  """
+  path = os.path.join(directory, "progress.json")
+  if not os.path.isfile(path):
+    if os.path.isdir(directory):  # Killed before its first checkpoint.
+      shutil.rmtree(directory)
+    return None
+  progress = storage.read_json(path)
+  expected = {"schema": PROGRESS_SCHEMA, "task": task.name,
+              "task_config": storage.as_json(task.config), "seeds": seeds,
+              "vmap_size": vmap_size}
+  for key, value in expected.items():
+    if progress.get(key) != value:
+      raise spec.InputError(
+          f"{path} continues another training ({key} differs: "
+          f"{progress.get(key)!r}, not {value!r}); rerun that command or "
+          "delete the folder")
+  return progress
+
+
+def _save_progress(directory: str, progress: dict, states: Any) -> None:
+  """Checkpoint first, then the progress that names it, then the previous
+  checkpoint goes: a kill at any point leaves one consistent pair."""
+  name = f"state-{progress['segments_done']}"
+  storage.save_checkpoint(os.path.join(directory, name), states)
+  storage.write_json_atomic(os.path.join(directory, "progress.json"),
+                            {**progress, "checkpoint": name})
+  for entry in os.listdir(directory):
+    if entry.startswith("state-") and entry != name:
+      shutil.rmtree(os.path.join(directory, entry))
+
+
+def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
+                       keys: jax.Array, vmap_size: int | None,
+                       log: Callable[[str], None]):
+  """`(performance, diverged, variables, wall_time_s, processes)`, trained
+  one evaluation segment per program and checkpointed after each."""
+  if task.streamed:
+    raise spec.InputError(
+        f"{task.name} streams its data from the host; resumable training "
+        "needs a task whose data lives on the device")
+  staged = completion.make_staged_scratch_training(task, vmap_size)
+  lengths = np.diff(task.recipe.eval_updates).astype(np.int32)
+  directory = progress_dir(workdir, task.name)
+  progress = _load_progress(task, directory, seeds, vmap_size)
+  started = time.time()
+  if progress is None:
+    states, first = staged.start(keys)
+    performance = np.asarray(jax.device_get(first), np.float64)[:, None]
+    progress = {"schema": PROGRESS_SCHEMA, "task": task.name,
+                "task_config": storage.as_json(task.config), "seeds": seeds,
+                "vmap_size": vmap_size, "segments_done": 0, "processes": 1,
+                "wall_time_s": time.time() - started,
+                "performance": _json_curve(performance)}
+    _save_progress(directory, progress, states)
+  else:
+    like = jax.eval_shape(staged.start, keys)[0]
+    states = staged.reattach(storage.restore_checkpoint(
+        os.path.join(directory, progress["checkpoint"]), like), keys)
+    performance = np.array(progress["performance"], np.float64)
+    progress = {**progress, "processes": progress["processes"] + 1}
+    log(f"resuming {task.name} seeds {seeds} after evaluation segment "
+        f"{progress['segments_done']} of {len(lengths)}")
+  for i in range(progress["segments_done"], len(lengths)):
+    segment_started = time.time()
+    states, segment = staged.advance(states, keys, lengths[i:i + 1])
+    performance = np.concatenate(
+        [performance, np.asarray(jax.device_get(segment), np.float64)], 1)
+    progress = {**progress, "segments_done": i + 1,
+                "wall_time_s": progress["wall_time_s"] + time.time()
+                - segment_started,
+                "performance": _json_curve(performance)}
+    _save_progress(directory, progress, states)
+  return (performance, np.asarray(states.diverged),
+          staged.variables(states, keys), progress["wall_time_s"],
+          progress["processes"])
+
+
 def train_originals(task: spec.Task, workdir: str, seeds: list[int],
                     flags: dict | None = None,
-                    vmap_size: int | None = None) -> list[Original]:
+                    vmap_size: int | None = None,
+                    resumable: bool = False,
+                    log: Callable[[str], None] = print) -> list[Original]:
   """Trains the given seeds in one program and checkpoints each.
 
   `vmap_size` seeds are vmapped together (None: all of them); see
-  `completion.make_scratch_training`.
+  `completion.make_scratch_training`. `resumable` trains one evaluation
+  segment per program with checkpoints between (module docstring).
 
   Raises:
     spec.InputError: a seed diverged; nothing is written for any seed.
@@ -94,14 +205,23 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
   keys = jax.numpy.stack([completion.derive_key(task.name, "original", s)
                           for s in seeds])
   vmap_size = completion.resolve_vmap_size(task, vmap_size)
-  started = time.time()
-  curves, variables = (streaming.make_streamed_scratch_training(task)
-                       if task.streamed else completion.make_scratch_training(
-                           task, vmap_size))(keys)
-  performance = np.asarray(jax.device_get(curves.performance), np.float64)
-  wall = time.time() - started
+  processes = 1
+  if resumable:
+    performance, diverged, variables, wall, processes = _train_in_segments(
+        task, workdir, seeds, keys, vmap_size, log)
+  else:
+    started = time.time()
+    curves, variables = (streaming.make_streamed_scratch_training(task)
+                         if task.streamed else
+                         completion.make_scratch_training(task, vmap_size))(
+                             keys)
+    performance = np.asarray(jax.device_get(curves.performance), np.float64)
+    diverged = np.asarray(curves.diverged)
+    wall = time.time() - started
   for i, seed in enumerate(seeds):
-    if bool(curves.diverged[i]) or not np.all(np.isfinite(performance[i])):
+    if bool(diverged[i]) or not np.all(np.isfinite(performance[i])):
+      if resumable:
+        shutil.rmtree(progress_dir(workdir, task.name))
       raise spec.InputError(
           f"original seed {seed} of {task.name} diverged (non-finite loss or "
           "performance); no original was saved")
@@ -128,20 +248,24 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
         "performance": performance[i].tolist(),
         "provenance": storage.provenance(
             wall_time_s=wall, seeds_trained_together=len(seeds),
-            vmap_size=vmap_size,
+            vmap_size=vmap_size, training_processes=processes,
             flags=flags or {}),
     }
     storage.write_json_atomic(os.path.join(directory, "manifest.json"),
                               manifest)
     originals.append(Original(seed, own, digest, performance[i], manifest))
+  if resumable:
+    shutil.rmtree(progress_dir(workdir, task.name))
   return originals
 
 
 def ensure_originals(task: spec.Task, workdir: str, num: int,
                      log: Callable[[str], None] = print,
                      flags: dict | None = None,
-                     vmap_size: int | None = None) -> list[Original]:
-  """Seeds 0..num-1: reused from `workdir` where cached, trained otherwise."""
+                     vmap_size: int | None = None,
+                     resumable: bool = False) -> list[Original]:
+  """Seeds 0..num-1: reused from `workdir` where cached, trained otherwise
+  (`resumable`: see `train_originals`)."""
   if num < 1:
     raise spec.InputError(f"need at least one original, got {num}")
   found = {seed: load_original(task, workdir, seed) for seed in range(num)}
@@ -150,7 +274,7 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
     log(f"training {len(missing)} original(s) of {task.name} "
         f"(seeds {missing}) ...")
     for original in train_originals(task, workdir, missing, flags,
-                                   vmap_size):
+                                   vmap_size, resumable, log):
       found[original.seed] = original
   for seed in range(num):
     log(f"original {task.name} seed {seed}: {task.performance_name} "

@@ -17,6 +17,7 @@ from tasks.spec import InputError
 
 cli.define_task_flags()
 cli.define_vmap_flag()
+cli.define_distributed_flags()
 flags.DEFINE_list(
     "splits", list(splitter.FAMILIES),
     "Split families, built-in scheme names or scheme files (.yaml/.json). "
@@ -53,6 +54,14 @@ flags.DEFINE_integer("jobs_per_program", 1,
                      "program, their seeds vmapped with them (masks are "
                      "data); more jobs fill a large accelerator.",
                      lower_bound=1)
+flags.DEFINE_enum("matmul_precision", "default", sweep.MATMUL_PRECISIONS,
+                  "Precision of float32 matrix products and convolutions in "
+                  "completion runs (jax.default_matmul_precision); part of "
+                  "the adversary variant when not 'default'.")
+flags.DEFINE_integer("num_devices", None,
+                     "Devices to spread each program's runs over (the "
+                     "first N of every process); default: all.",
+                     lower_bound=1)
 FLAGS = flags.FLAGS
 
 
@@ -65,6 +74,7 @@ def parse_alphas(values: list[str]) -> tuple[float, ...]:
 
 def main(argv):
   del argv
+  cli.initialize_distributed()
   settings = sweep.SweepSettings(
       task=FLAGS.task, splits=tuple(FLAGS.splits),
       procedures=tuple(FLAGS.procedures), seeds=FLAGS.seeds,
@@ -75,8 +85,12 @@ def main(argv):
       early_stop=FLAGS.early_stop, bootstrap_reps=FLAGS.bootstrap_reps,
       workdir=FLAGS.workdir, data_dir=FLAGS.data_dir,
       vmap_size=cli.vmap_size(), jobs_per_program=FLAGS.jobs_per_program,
-      trajectory_episodes=FLAGS.trajectory_episodes)
+      trajectory_episodes=FLAGS.trajectory_episodes,
+      num_devices=FLAGS.num_devices,
+      matmul_precision=FLAGS.matmul_precision)
   result = sweep.run_sweep(settings, flags=cli.flag_values())
+  if not result["markdown"]:
+    return  # Not the writing process of a multi-process job.
   print(result["markdown"])
   print(f"{len(result['records'])} record(s) written, "
         f"{len(result['skipped'])} already done; leaderboard: "

@@ -75,30 +75,42 @@ def json_hash(data: Any) -> str:
   return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _is_key(leaf: Any) -> bool:
+  return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
 def save_checkpoint(path: str, variables: Any) -> None:
-  """Saves variables with orbax (which writes to a temporary directory and
-  renames it when complete)."""
+  """Saves a pytree of arrays with orbax (which writes to a temporary
+  directory and renames it when complete). Typed PRNG keys are saved as
+  their raw key data."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  tree = jax.tree.map(
+      lambda a: jax.random.key_data(a) if _is_key(a) else a, variables)
   checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(os.path.abspath(path), jax.device_get(variables),
-                    force=True)
+  checkpointer.save(os.path.abspath(path), jax.device_get(tree), force=True)
   checkpointer.wait_until_finished()
 
 
 def restore_checkpoint(path: str, like: Any) -> Any:
-  """Restores variables shaped like `like` (arrays or shape structs).
+  """Restores a pytree shaped like `like` (arrays or shape structs); its
+  typed PRNG keys come back as keys of the default implementation.
 
   Raises:
     InputError: the checkpoint is missing or unreadable.
   """
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   abstract = jax.tree.map(
-      lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype), like)
+      lambda a: (jax.eval_shape(jax.random.key_data, a) if _is_key(a) else
+                 jax.ShapeDtypeStruct(np.shape(a), a.dtype)), like)
   try:
-    return ocp.StandardCheckpointer().restore(os.path.abspath(path), abstract)
+    restored = ocp.StandardCheckpointer().restore(os.path.abspath(path),
+                                                  abstract)
   except Exception as e:  # orbax raises many types on corrupt files.
     message = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
     raise InputError(f"cannot restore checkpoint {path}: {message}") from e
+  return jax.tree.map(
+      lambda r, a: jax.random.wrap_key_data(r) if _is_key(a) else r,
+      restored, like)
 
 
 def git_commit() -> str:

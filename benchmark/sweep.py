@@ -20,11 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from benchmark import completion, hardness, leaderboard
+from benchmark import compilation, completion, hardness, leaderboard
 from benchmark import originals as originals_lib
 from benchmark import procedures as procedures_lib
 from benchmark import records, splitter, storage, streaming
 from tasks import registry, spec
+
+
+MATMUL_PRECISIONS = ("default", "tensorfloat32", "float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,13 @@ class SweepSettings:
   jobs_per_program: int = 1
   # Trajectory access: episodes of the original agent the adversary gets.
   trajectory_episodes: int = 0
+  # Devices the runs of a program are spread over; None: every device.
+  num_devices: int | None = None
+  # Precision of float32 matrix products and convolutions in completion
+  # runs (`jax.default_matmul_precision`): "default" is the backend's (TF32
+  # on recent NVIDIA GPUs, bf16 passes on TPUs), "float32" full precision,
+  # "bfloat16" one bf16 pass.
+  matmul_precision: str = "default"
   workdir: str = "workdir"
   data_dir: str | None = None
 
@@ -71,6 +81,14 @@ def variant_label(settings: SweepSettings, finetune_rate: float) -> str:
   if settings.trajectory_episodes:
     label += f"-traj{settings.trajectory_episodes}"
   return label
+
+
+def precision_label(settings: SweepSettings) -> str:
+  """What a non-default matmul precision adds to a records' variant (not to
+  their keys: precisions are compared on the same random numbers)."""
+  if settings.matmul_precision == "default":
+    return ""
+  return f"-mm{settings.matmul_precision}"
 
 
 def originals_hash(originals: Sequence[originals_lib.Original]) -> str:
@@ -106,6 +124,7 @@ class SweepContext(NamedTuple):
   eval_updates: tuple[int, ...]
   variant: str
   flags: dict
+  devices_used: int
 
 
 def adversary(context: SweepContext, curves: completion.Curve) -> dict:
@@ -128,8 +147,13 @@ def adversary(context: SweepContext, curves: completion.Curve) -> dict:
 def make_record(context: SweepContext, scheme: splitter.Scheme,
                 summary: dict[str, Any], procedure_name: str,
                 procedure: procedures_lib.ProcedureSettings,
-                curves: completion.Curve, wall: float) -> dict[str, Any]:
-  """Builds the record of one (split, procedure) from its seeds' curves."""
+                curves: completion.Curve,
+                program_stats: dict[str, Any]) -> dict[str, Any]:
+  """Builds the record of one (split, procedure) from its seeds' curves.
+
+  `program_stats` describes the compiled program that ran it (shared with
+  the other jobs of that program): wall and compile time, cache hits.
+  """
   task, settings, originals = context.task, context.settings, context.originals
   costs = [u * task.recipe.cost_per_update for u in context.eval_updates]
   performance = np.asarray(curves.performance, np.float64)
@@ -170,7 +194,11 @@ def make_record(context: SweepContext, scheme: splitter.Scheme,
       "hardness": hardness.hardness_table(
           costs, normalised, context.reference["t0"], context.alphas,
           costs[-1], settings.bootstrap_reps),
-      "provenance": storage.provenance(wall_time_s=wall, flags=context.flags),
+      "provenance": storage.provenance(
+          wall_time_s=program_stats["wall_time_s"] / program_stats["jobs"],
+          program=program_stats, flags=context.flags,
+          matmul_precision=settings.matmul_precision,
+          devices_used=context.devices_used),
   }
   return records.finalise(record)
 
@@ -213,6 +241,11 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
                           "available for streamed tasks")
   vmap_size = completion.resolve_vmap_size(task, settings.vmap_size)
   completion.over_runs(vmap_size)  # Validates it.
+  mesh = completion.run_mesh(settings.num_devices)
+  if settings.matmul_precision not in MATMUL_PRECISIONS:
+    raise spec.InputError(
+        f"unknown matmul precision {settings.matmul_precision!r}; known: "
+        f"{', '.join(MATMUL_PRECISIONS)}")
   adversary_task = task if settings.train_fraction == 1.0 else (
       registry.get_task(settings.task, data_dir=settings.data_dir,
                         train_fraction=settings.train_fraction))
@@ -238,9 +271,11 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
 
   finetune_rate = procedures_lib.finetune_learning_rate(
       task.recipe, settings.finetune_fraction)
-  variant = variant_label(settings, finetune_rate)
+  key_variant = variant_label(settings, finetune_rate)
+  variant = key_variant + precision_label(settings)
   context = SweepContext(task, settings, alphas, originals, reference_costs,
-                         eval_updates, variant, flags)
+                         eval_updates, variant, flags,
+                         mesh.size if task.shardable else 1)
   out_dir = records_dir(settings.workdir, task.name)
   digest = originals_hash(originals)
   seed_originals = [originals[s % len(originals)].variables
@@ -254,8 +289,10 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
           if adversary_task.streamed else
           completion.make_batched_completion(
               adversary_task, eval_updates, vmap_size,
-              settings.trajectory_episodes))
+              settings.trajectory_episodes, mesh))
 
+  # Every process of a multi-process job computes every record; one writes.
+  writer = jax.process_index() == 0
   jobs, written, skipped = [], [], []
   for scheme, mask in schemes:
     for name in settings.procedures:
@@ -265,6 +302,7 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
       else:
         jobs.append((scheme, mask, name))
   seeds = range(settings.seeds)
+  sweep_started, totals = time.time(), compilation.CompileStats(0.0, 0, 0)
   progress = tqdm.tqdm(total=len(jobs), desc=f"{task.name} completion",
                        unit="run", dynamic_ncols=True)
   for first in range(0, len(jobs), settings.jobs_per_program):
@@ -272,29 +310,44 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
     progress.set_postfix_str(", ".join(f"{scheme.name} {name}"
                                        for scheme, _, name in program))
     keys = jnp.stack([completion.derive_key(task.name, digest, scheme.name,
-                                            name, variant, seed)
+                                            name, key_variant, seed)
                       for scheme, _, name in program for seed in seeds])
-    started = time.time()
-    curves = jax.device_get(runs(
-        keys, completion.stack_runs(seed_originals * len(program)),
-        completion.stack_runs([mask for _, mask, _ in program
-                               for _ in seeds]),
-        completion.stack_runs([procedure_settings[name]
-                               for _, _, name in program for _ in seeds]),
-        jnp.tile(stops, len(program)), adversary_task.data))
+    started, compiled = time.time(), compilation.compile_stats()
+    with jax.default_matmul_precision(settings.matmul_precision):
+      curves = jax.device_get(runs(
+          keys, completion.stack_runs(seed_originals * len(program)),
+          completion.stack_runs([mask for _, mask, _ in program
+                                 for _ in seeds]),
+          completion.stack_runs([procedure_settings[name]
+                                 for _, _, name in program for _ in seeds]),
+          jnp.tile(stops, len(program)), adversary_task.data))
     wall = time.time() - started
+    compiled = compilation.compile_stats() - compiled
+    totals = totals + compiled
+    program_stats = {"jobs": len(program), "wall_time_s": wall,
+                     "compile_time_s": compiled.compile_time_s,
+                     "compile_cache_hits": compiled.cache_hits,
+                     "compile_cache_misses": compiled.cache_misses}
     for j, (scheme, mask, name) in enumerate(program):
       job_curves = jax.tree.map(
           lambda x, j=j: x[j * settings.seeds:(j + 1) * settings.seeds],
           curves)
       record = make_record(context, scheme, splitter.summarize(template, mask),
                            name, procedure_settings[name], job_curves,
-                           wall / len(program))
-      written.append(records.write(out_dir, record))
+                           program_stats)
+      if writer:
+        written.append(records.write(out_dir, record))
+      else:
+        written.append(records.record_path(out_dir, scheme.name, name,
+                                           variant, digest))
     progress.update(len(program))
   progress.close()
+  if jobs:
+    log(f"{len(jobs)} job(s) in {time.time() - sweep_started:.1f} s, of which "
+        f"compiling {totals.compile_time_s:.1f} s ({totals.cache_hits} "
+        "program(s) from the compilation cache)")
   board = leaderboard_path(settings.workdir, task.name)
-  markdown, bad = leaderboard.write(out_dir, board)
+  markdown, bad = leaderboard.write(out_dir, board) if writer else ("", [])
   for line in bad:
     log(f"warning: left out of the leaderboard: {line}")
   return {"records": written, "skipped": skipped, "leaderboard": board,

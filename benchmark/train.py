@@ -2,6 +2,10 @@
 
     python -m benchmark.train --task=fashion_mnist/cnn --seeds=3 --workdir=DIR
 
+With `--resumable`, training is checkpointed after every evaluation segment
+and a rerun of the same command continues an interrupted one (for long
+originals on machines that limit a command's time).
+
 Each seed gets DIR/originals/<task>/seed-<i>/ with its checkpoint and a
 manifest holding the evaluation curve, content hash and provenance. Their
 curves are the from-scratch references t0(alpha) of every sweep.
@@ -15,6 +19,10 @@ from tasks import registry
 cli.define_task_flags()
 cli.define_vmap_flag()
 flags.DEFINE_integer("seeds", 3, "Number of originals (seeds 0..n-1).")
+flags.DEFINE_bool(
+    "resumable", False,
+    "Checkpoint the training after every evaluation segment, so that a run "
+    "stopped at a time limit continues when the same command is rerun.")
 FLAGS = flags.FLAGS
 
 
@@ -23,7 +31,8 @@ def main(argv):
   task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir)
   trained = originals.ensure_originals(task, FLAGS.workdir, FLAGS.seeds,
                                        flags=cli.flag_values(),
-                                       vmap_size=cli.vmap_size())
+                                       vmap_size=cli.vmap_size(),
+                                       resumable=FLAGS.resumable)
   for original in trained:
     print(f"{originals.original_dir(FLAGS.workdir, task.name, original.seed)}"
           f"  P*={original.p_star:.4f}  sha256={original.content_hash}")

@@ -70,8 +70,9 @@ def smoke(config: ml_collections.ConfigDict) -> None:
   config.num_envs = 4
   config.unroll_length = 4
   config.num_minibatches = 2
-  # ViZDoom pools with 2 threads hung in about 1 of 3 runs on 2 busy CPU
-  # cores (BUILD_NOTES); with 1 they did not.
+  # One thread per pool: a test's pools share 2 CPU cores with the other
+  # test worker. (The ViZDoom hang once blamed on threads was OpenBLAS's
+  # fork handler, see benchmark/__init__.py.)
   config.num_threads = 1
   config.eval_episodes = 2
   config.eval_geometric = 2
@@ -227,7 +228,8 @@ def build(name: str, config: ml_collections.ConfigDict,
       name=name, init=init, recipe=recipe, make_learner=make_learner,
       evaluate=evaluate, data=jnp.zeros(()), p0=float(random_return),
       performance_name="mean episode return",
-      default_vmap_size=1,  # A pool cannot be vmapped over.
+      default_vmap_size=1,  # A pool cannot be vmapped over,
+      shardable=False,  # nor stepped by several devices at once.
       description=f"{config.env_id} (envpool), IMPALA (V-trace), deep "
                   "residual torso",
       data_info={"environment": f"envpool {config.env_id}",

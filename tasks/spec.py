@@ -62,11 +62,15 @@ class Learner(NamedTuple):
     step: `(state, data) -> (state, loss)`: one optimiser update at the
       recipe's batch size. `loss` is a scalar used to detect divergence.
     variables: `(state) -> variables`.
+    reattach: `(state) -> state` for a state restored from a checkpoint in
+      another process: points it at this process's host resources (an
+      envpool pool's handle). None: the state holds arrays only.
   """
 
   init: Callable[[Variables, jax.Array], Any]
   step: Callable[[Any, Any], tuple[Any, jax.Array]]
   variables: Callable[[Any], Variables]
+  reattach: Callable[[Any], Any] | None = None
 
 
 class StreamedData(Protocol):
@@ -145,6 +149,10 @@ class Task:
   default_vmap_size: int | None = None
   # The trajectory-access warm start (module doc); None: no trajectories.
   warm_start: Callable[..., tuple[Variables, jax.Array]] | None = None
+  # Whether runs may be spread over several devices; False where the
+  # environments are one host object (an envpool pool) that every device
+  # would step at once.
+  shardable: bool = True
 
 
 class InputError(Exception):

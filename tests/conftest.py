@@ -5,11 +5,14 @@ import subprocess
 import sys
 
 import pytest
+# First: it limits OpenBLAS before numpy loads it (benchmark/__init__.py).
+import benchmark  # pylint: disable=unused-import
 # TensorFlow Probability (under rlax, through distrax) loads its TensorFlow
 # parts, which need tf_keras, when TensorFlow was imported before it. The
 # tfds tests import TensorFlow in the same workers, so rlax comes first.
 import rlax  # pylint: disable=unused-import
 
+from benchmark import completion
 from benchmark import originals as originals_lib
 from tasks import registry
 
@@ -36,9 +39,47 @@ def digits_originals(digits_task, digits_workdir):
                                         log=lambda _: None)
 
 
-def run_cli(module, *args, timeout=600):
-  """Runs `python -m module args...` from the project root."""
-  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+def run_cli(module, *args, timeout=600, env=None):
+  """Runs `python -m module args...` from the project root, with `env`
+  added to the environment."""
+  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
+         **(env or {})}
   return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
                         env=env, capture_output=True, text=True,
                         timeout=timeout)
+
+
+class Killed(Exception):
+  """Stands in for a process killed at a time limit."""
+
+
+def interrupt_after(monkeypatch, segments: int) -> None:
+  """Makes the next resumable training stop after `segments` segments."""
+  make = completion.make_staged_scratch_training
+
+  def make_interrupted(task, vmap_size=None):
+    staged = make(task, vmap_size)
+    done = [0]
+
+    def advance(*args):
+      if done[0] == segments:
+        raise Killed()
+      done[0] += 1
+      return staged.advance(*args)
+
+    return staged._replace(advance=advance)
+
+  monkeypatch.setattr(completion, "make_staged_scratch_training",
+                      make_interrupted)
+
+
+def train_interrupted(monkeypatch, task, workdir, seeds, segments):
+  """A resumable training of `seeds` stopped after `segments` segments, its
+  progress left in `workdir`."""
+  with monkeypatch.context() as patch:
+    interrupt_after(patch, segments)
+    with pytest.raises(Killed):
+      originals_lib.train_originals(task, workdir, seeds, resumable=True,
+                                    log=lambda _: None)
+  assert os.path.isfile(os.path.join(
+      originals_lib.progress_dir(workdir, task.name), "progress.json"))

@@ -14,8 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import train_interrupted
 
 from benchmark import completion, procedures, splitter
+from benchmark import originals as originals_lib
 from tasks import registry, spec
 
 pytest.importorskip("envpool")
@@ -63,6 +65,32 @@ def test_impala_update_changes_only_trainable_parameters():
     name = splitter.path_of(path)
     assert np.array_equal(before, after) != name.startswith(
         "params/value_head"), name
+
+
+def test_resumed_training_steps_the_new_pool(monkeypatch, tmp_path):
+  # A later process has its own pool: the restored learner state must step
+  # that one (envpool's XLA handle points at a C++ pool).
+  name = "atari-pong/impala:smoke"
+  train_interrupted(monkeypatch, registry.get_task(name), str(tmp_path), [0],
+                    segments=1)
+  task = registry.get_task(name)
+  [original] = originals_lib.train_originals(task, str(tmp_path), [0],
+                                             resumable=True,
+                                             log=lambda _: None)
+  assert np.all(np.isfinite(original.performance))
+  assert original.manifest["provenance"]["training_processes"] == 2
+
+  stale = registry.get_task(name)
+  variables = task.init(jax.random.key(0))
+  withheld = completion.everything_withheld(variables)
+  t2 = procedures.settings("T2", task.recipe)
+  old_state = completion.procedure_learner(stale, withheld, t2).init(
+      variables, jax.random.key(1))
+  learner = completion.procedure_learner(task, withheld, t2)
+  own_handle = learner.init(variables, jax.random.key(1)).handle
+  assert not np.array_equal(old_state.handle, own_handle)
+  np.testing.assert_array_equal(learner.reattach(old_state).handle,
+                                own_handle)
 
 
 @pytest.mark.parametrize("name, kwargs, message", [

@@ -1,5 +1,6 @@
 """Records: schema, atomic writes, tamper detection, leaderboard build."""
 
+import dataclasses
 import json
 import os
 
@@ -93,3 +94,18 @@ def test_rerun_skips_finished_records(sweep_result, digits_workdir):
   again = sweep.run_sweep(settings, log=lambda _: None)
   assert again["records"] == []
   assert len(again["skipped"]) == 4
+
+
+def test_matmul_precision_is_a_variant_and_in_provenance(digits_workdir):
+  settings = sweep.SweepSettings(
+      task="digits/mlp", splits=("layer.head",), procedures=("T1",),
+      seeds=2, alphas=(0.5, 0.9), workdir=digits_workdir, bootstrap_reps=200,
+      matmul_precision="bfloat16")
+  [path] = sweep.run_sweep(settings, log=lambda _: None)["records"]
+  record = records.read(path)
+  assert record["adversary"]["variant"].endswith("-mmbfloat16")
+  assert record["provenance"]["matmul_precision"] == "bfloat16"
+  program = record["provenance"]["program"]
+  assert program["jobs"] == 1 and program["wall_time_s"] > 0
+  with pytest.raises(InputError, match="unknown matmul precision 'fp8'"):
+    sweep.run_sweep(dataclasses.replace(settings, matmul_precision="fp8"))

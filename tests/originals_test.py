@@ -1,0 +1,53 @@
+"""Resumable training of originals: checkpointed per evaluation segment,
+continued by a later call as if never stopped."""
+
+import os
+
+import numpy as np
+import pytest
+from conftest import train_interrupted
+
+from benchmark import originals as originals_lib
+from tasks import registry, spec
+
+
+def test_resumed_training_is_the_uninterrupted_one(monkeypatch, tmp_path):
+  # PPO on gymnax CartPole: typed PRNG keys and environment states in the
+  # learner state, both of which must survive the checkpoint exactly.
+  task = registry.get_task("cartpole/ppo:smoke")
+  whole = originals_lib.train_originals(task, str(tmp_path / "whole"), [0, 1])
+  workdir = str(tmp_path / "resumed")
+  train_interrupted(monkeypatch, task, workdir, [0, 1], segments=2)
+  messages = []
+  resumed = originals_lib.train_originals(task, workdir, [0, 1],
+                                          resumable=True,
+                                          log=messages.append)
+  assert messages == [f"resuming {task.name} seeds [0, 1] after evaluation "
+                      f"segment 2 of {len(task.recipe.eval_updates) - 1}"]
+  for a, b in zip(whole, resumed):
+    np.testing.assert_array_equal(a.performance, b.performance)
+    assert a.content_hash == b.content_hash
+    assert b.manifest["provenance"]["training_processes"] == 2
+  assert not os.path.exists(originals_lib.progress_dir(workdir, task.name))
+  # And the result is an ordinary cached original.
+  assert originals_lib.load_original(task, workdir, 1).content_hash == (
+      resumed[1].content_hash)
+
+
+def test_progress_of_another_training_or_corrupt_is_refused(monkeypatch,
+                                                            tmp_path):
+  task = registry.get_task("digits/mlp:num_updates=40")
+  workdir = str(tmp_path)
+  train_interrupted(monkeypatch, task, workdir, [0, 1], segments=1)
+  with pytest.raises(spec.InputError, match="continues another training "
+                     r"\(seeds differs"):
+    originals_lib.train_originals(task, workdir, [0], resumable=True)
+  progress = originals_lib.progress_dir(workdir, task.name)
+  [state] = [e for e in os.listdir(progress) if e.startswith("state-")]
+  for folder, _, files in os.walk(os.path.join(progress, state)):
+    for name in files:
+      with open(os.path.join(folder, name), "wb") as f:
+        f.write(b"corrupt")
+  with pytest.raises(spec.InputError, match="cannot restore checkpoint"):
+    originals_lib.train_originals(task, workdir, [0, 1], resumable=True)
+  assert not os.path.exists(originals_lib.original_dir(workdir, task.name, 0))

@@ -1,0 +1,83 @@
+"""Runs spread over several devices, and over several processes with
+`jax.distributed`: the same records as on one device."""
+
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, run_cli
+
+from benchmark import completion
+from tasks import spec
+
+SWEEP = ("--task=digits/mlp:num_updates=120",
+         "--splits=layer.hidden2,layer.head", "--procedures=T1,T2",
+         "--seeds=3", "--num_originals=1", "--jobs_per_program=2")
+
+
+def forced_cpu_devices(count):
+  return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
+
+
+def read_records(workdir):
+  paths = glob.glob(os.path.join(workdir, "records", "*", "*.json"))
+  assert len(paths) == 4
+  return {os.path.basename(p): json.load(open(p)) for p in paths}
+
+
+def sweep_records(workdir, *flags):
+  result = run_cli("benchmark.run", *SWEEP, f"--workdir={workdir}", *flags,
+                   env=forced_cpu_devices(4))
+  assert result.returncode == 0, result.stderr[-2000:]
+  return read_records(workdir)
+
+
+def assert_same_metrics(expected, got, devices_used):
+  assert expected.keys() == got.keys()
+  for name, record in expected.items():
+    assert got[name]["provenance"]["devices_used"] == devices_used
+    assert record["seeds"] == got[name]["seeds"], name
+    assert record["hardness"] == got[name]["hardness"], name
+
+
+@pytest.fixture(scope="module")
+def one_device(tmp_path_factory):
+  records = sweep_records(str(tmp_path_factory.mktemp("one")),
+                          "--num_devices=1")
+  for record in records.values():
+    assert record["provenance"]["devices_used"] == 1
+  return records
+
+
+def test_four_devices_give_the_records_of_one(one_device, tmp_path):
+  # 6 runs a program over 4 devices: shares of 2, the last one padded.
+  assert_same_metrics(one_device, sweep_records(str(tmp_path)), 4)
+
+
+def test_two_processes_give_the_records_of_one(one_device, tmp_path):
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu",
+         **forced_cpu_devices(2)}
+  processes = [subprocess.Popen(
+      [sys.executable, "-m", "benchmark.run", *SWEEP,
+       f"--workdir={tmp_path}", "--distributed",
+       f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2",
+       f"--process_id={i}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True) for i in range(2)]
+  outputs = [p.communicate(timeout=600) for p in processes]
+  for p, (_, err) in zip(processes, outputs):
+    assert p.returncode == 0, err[-2000:]
+  assert "record(s) written" in outputs[0][0]
+  assert "record(s) written" not in outputs[1][0]  # Computes, writes not.
+  assert_same_metrics(one_device, read_records(str(tmp_path)), 4)
+
+
+def test_more_devices_than_there_are_is_an_input_error():
+  with pytest.raises(spec.InputError, match="asked for 64 device"):
+    completion.run_mesh(64)
