@@ -179,6 +179,28 @@ def test_other_recipe_in_the_workdir_is_refused(copied_workdir):
       "trained with another recipe")
 
 
+def test_perf_script_measures_sweep_loop_and_big_job(tmp_path):
+  output = tmp_path / "perf.json"
+  result = run_cli("benchmark.perf", "--tasks=digits/mlp", "--runs=2",
+                   "--updates=10", f"--output={output}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "| sweep (vmap) | 2 |" in result.stdout
+  [measured] = json.load(open(output))["results"]
+  rows = {row["measurement"]: row for row in measured["rows"]}
+  assert [row["measurement"] for row in measured["rows"]] == [
+      "one run", "loop", "sweep (vmap)", "sweep (in turn)", "big job"]
+  for label, row in rows.items():
+    examples = row["runs"] * 10 * (128 if label == "big job" else 64)
+    assert row["examples_per_s"] == pytest.approx(examples / row["run_s"],
+                                                  rel=0.01)
+  ratios = measured["ratios"]
+  best = rows[ratios["best sweep"]]["examples_per_s"]
+  assert ratios["sweep / loop"] == pytest.approx(
+      best / rows["loop"]["examples_per_s"], rel=0.01)
+  assert ratios["sweep / big job"] == pytest.approx(
+      best / rows["big job"]["examples_per_s"], rel=0.01)
+
+
 def test_throughput_script_measures_each_vmap_size(tmp_path):
   output = tmp_path / "throughput.json"
   result = run_cli("benchmark.throughput", "--task=digits/mlp", "--seeds=3",

@@ -1,0 +1,127 @@
+"""How close a sweep comes to the hardware's limits, per task.
+
+    python -m benchmark.perf --tasks=cifar10/resnet20,digits/mlp --runs=32 \
+        --updates=200 --output=results/perf/DEVICE.json
+
+For each task it times, in one process, `--updates` updates (procedure T2,
+everything withheld, no early stop) of:
+
+- `one run`: a single run;
+- `sweep (vmap)`: `--runs` runs in one program, all vmapped;
+- `sweep (in turn)`: the same runs in one program, one after another
+  (`--vmap_size=1`);
+- `loop`: the one-run program called `--runs` times from Python;
+- `big job`: one run at `--runs` times the batch size (the task config's
+  `batch_size`), the "one big job" limit for the same work.
+
+It prints a markdown table of examples (or frames) per second with the
+ratios the speed targets are stated in (sweep / big job, sweep / loop),
+compile times, and the device's peak memory where the backend reports it;
+`--output` writes the same as JSON with provenance.
+"""
+
+from __future__ import annotations
+
+import jax
+from absl import flags
+
+from benchmark import cli, storage, timing
+from tasks import registry
+from tasks.spec import InputError
+
+cli.define_task_flags()
+flags.DEFINE_list("tasks", ["digits/mlp"], "Tasks to measure.")
+flags.DEFINE_integer("runs", 8, "Runs in a sweep.", lower_bound=2)
+flags.DEFINE_integer("updates", 100, "Updates per run to time.",
+                     lower_bound=1)
+flags.DEFINE_string("output", None, "Optional JSON file for the results.")
+FLAGS = flags.FLAGS
+
+
+def peak_memory_bytes() -> int | None:
+  """The first local device's peak memory so far, None where the backend
+  does not report it (CPU)."""
+  stats = jax.local_devices()[0].memory_stats() or {}
+  return stats.get("peak_bytes_in_use")
+
+
+def big_job_name(name: str, batch_size: int) -> str:
+  return f"{name}{',' if ':' in name else ':'}batch_size={batch_size}"
+
+
+def measure_task(name: str, runs: int, updates: int,
+                 data_dir: str | None) -> dict:
+  """Every measurement of one task (module docstring)."""
+  task = registry.get_task(name, data_dir=data_dir)
+  rows = {}
+
+  def row(label, seeds, run_s, compile_s, batch_size):
+    rows[label] = {"measurement": label, "runs": seeds,
+                   "run_s": round(run_s, 6),
+                   "compile_s": round(compile_s, 3),
+                   "examples_per_s": round(seeds * updates * batch_size
+                                           / run_s, 1),
+                   "peak_memory_bytes": peak_memory_bytes()}
+
+  batch = task.recipe.batch_size
+  one = timing.compile_runs(task, 1, None, updates)
+  row("one run", 1, timing.time_calls(task, *one[:2]), one[2], batch)
+  row("loop", runs, timing.time_calls(task, *one[:2], calls=runs), 0.0,
+      batch)
+  for label, vmap_size in (("sweep (vmap)", None), ("sweep (in turn)", 1)):
+    compiled, args, compile_s = timing.compile_runs(task, runs,
+                                                        vmap_size, updates)
+    row(label, runs, timing.time_calls(task, compiled, args), compile_s,
+        batch)
+  if "batch_size" in task.config:
+    big = registry.get_task(big_job_name(name, runs * batch),
+                            data_dir=data_dir)
+    compiled, args, compile_s = timing.compile_runs(big, 1, None,
+                                                        updates)
+    row("big job", 1, timing.time_calls(big, compiled, args), compile_s,
+        runs * batch)
+  best = max(("sweep (vmap)", "sweep (in turn)"),
+             key=lambda k: rows[k]["examples_per_s"])
+  ratios = {"best sweep": best,
+            "sweep / loop": round(rows[best]["examples_per_s"]
+                                  / rows["loop"]["examples_per_s"], 3)}
+  if "big job" in rows:
+    ratios["sweep / big job"] = round(rows[best]["examples_per_s"]
+                                      / rows["big job"]["examples_per_s"], 3)
+  return {"task": name, "updates": updates, "batch_size": batch,
+          "cost_unit": task.recipe.cost_unit, "rows": list(rows.values()),
+          "ratios": ratios}
+
+
+def markdown(result: dict) -> str:
+  lines = [f"### {result['task']} ({result['updates']} updates, batch "
+           f"{result['batch_size']})", "",
+           "| measurement | runs | examples/s | run s | compile s | "
+           "peak memory |", "|---|---:|---:|---:|---:|---:|"]
+  for r in result["rows"]:
+    memory = ("n/a" if r["peak_memory_bytes"] is None
+              else f"{r['peak_memory_bytes'] / 2**30:.2f} GiB")
+    lines.append(f"| {r['measurement']} | {r['runs']} | {r['examples_per_s']:,.0f} | "
+                 f"{r['run_s']:.3f} | {r['compile_s']:.1f} | {memory} |")
+  lines.append("")
+  lines.append(", ".join(f"{k}: {v}" for k, v in result["ratios"].items()))
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  del argv
+  if not FLAGS.tasks:
+    raise InputError("--tasks: give at least one task")
+  results = []
+  for name in FLAGS.tasks:
+    result = measure_task(name, FLAGS.runs, FLAGS.updates, FLAGS.data_dir)
+    print(markdown(result), flush=True)
+    results.append(result)
+  if FLAGS.output:
+    storage.write_json_atomic(FLAGS.output, {
+        "results": results,
+        "provenance": storage.provenance(flags=cli.flag_values())})
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,62 @@
+"""Timing the completion engine's compiled programs (`benchmark.throughput`,
+`benchmark.perf`)."""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+
+from benchmark import completion, procedures
+from tasks.spec import InputError
+
+
+def compile_runs(task, seeds: int, vmap_size: int | None, updates: int):
+  """`(compiled, args, compile_s)`: the batched completion program of
+  `seeds` runs of `updates` updates each (T2, everything withheld, no early
+  stop, evaluations at the two ends), compiled ahead of time."""
+  runs = completion.make_batched_completion(task, (0, updates), vmap_size)
+  keys = jnp.stack([completion.derive_key("throughput", s)
+                    for s in range(seeds)])
+  originals = jax.vmap(task.init)(keys)
+  withheld = completion.everything_withheld(task.init(keys[0]))
+  args = (keys, originals, completion.stack_runs([withheld] * seeds),
+          completion.stack_runs([procedures.settings("T2", task.recipe)]
+                                * seeds),
+          jnp.full((seeds,), jnp.inf), task.data)
+  started = time.perf_counter()
+  compiled = runs.lower(*args).compile()
+  return compiled, args, time.perf_counter() - started
+
+
+def time_calls(task, compiled, args, calls: int = 1) -> float:
+  """Seconds for `calls` calls one after another, after a warm-up call
+  (allocation, autotuning).
+
+  Raises:
+    InputError: a timed run diverged.
+  """
+  jax.block_until_ready(compiled(*args))
+  started = time.perf_counter()
+  for _ in range(calls):
+    curves = jax.block_until_ready(compiled(*args))
+  seconds = time.perf_counter() - started
+  if not bool(jnp.all(jnp.isfinite(curves.performance))):
+    raise InputError(f"{task.name}: a timed run diverged")
+  return seconds
+
+
+def measure(task, seeds: int, vmap_size: int | None,
+            updates: int) -> dict:
+  """Compile and run time of `seeds` runs of `updates` updates each."""
+  compiled, args, compile_s = compile_runs(task, seeds, vmap_size, updates)
+  run_s = time_calls(task, compiled, args)
+  return {
+      "task": task.name, "seeds": seeds, "vmap_size": vmap_size or seeds,
+      "updates": updates, "batch_size": task.recipe.batch_size,
+      "compile_s": round(compile_s, 3), "run_s": round(run_s, 6),
+      "ms_per_update_per_run": round(1e3 * run_s / (updates * seeds), 4),
+      "examples_per_s": round(seeds * updates * task.recipe.batch_size
+                              / run_s, 1),
+  }
