@@ -16,7 +16,9 @@ everything withheld, no early stop) of:
 
 It prints a markdown table of examples (or frames) per second with the
 ratios the speed targets are stated in (sweep / big job, sweep / loop),
-compile times, and the device's peak memory where the backend reports it;
+compile times (and whether the program came from the persistent
+compilation cache), and the device's peak memory where the backend reports
+it;
 `--output` writes the same as JSON with provenance.
 """
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import jax
 from absl import flags
 
-from benchmark import cli, storage, timing
+from benchmark import cli, compilation, storage, timing
 from tasks import registry
 from tasks.spec import InputError
 
@@ -53,31 +55,38 @@ def measure_task(name: str, runs: int, updates: int,
                  data_dir: str | None) -> dict:
   """Every measurement of one task (module docstring)."""
   task = registry.get_task(name, data_dir=data_dir)
-  rows = {}
+  rows, cached = {}, [False]
+
+  def compile_runs(task, seeds, vmap_size):
+    before = compilation.compile_stats()
+    compiled, args, compile_s = timing.compile_runs(task, seeds, vmap_size,
+                                                    updates)
+    cached[0] = (compilation.compile_stats() - before).cache_hits > 0
+    return compiled, args, compile_s
 
   def row(label, seeds, run_s, compile_s, batch_size):
     rows[label] = {"measurement": label, "runs": seeds,
                    "run_s": round(run_s, 6),
                    "compile_s": round(compile_s, 3),
+                   "compiled_from_cache": cached[0],
                    "examples_per_s": round(seeds * updates * batch_size
                                            / run_s, 1),
                    "peak_memory_bytes": peak_memory_bytes()}
 
   batch = task.recipe.batch_size
-  one = timing.compile_runs(task, 1, None, updates)
+  one = compile_runs(task, 1, None)
   row("one run", 1, timing.time_calls(task, *one[:2]), one[2], batch)
+  cached[0] = None  # The loop reuses the one-run program.
   row("loop", runs, timing.time_calls(task, *one[:2], calls=runs), 0.0,
       batch)
   for label, vmap_size in (("sweep (vmap)", None), ("sweep (in turn)", 1)):
-    compiled, args, compile_s = timing.compile_runs(task, runs,
-                                                        vmap_size, updates)
+    compiled, args, compile_s = compile_runs(task, runs, vmap_size)
     row(label, runs, timing.time_calls(task, compiled, args), compile_s,
         batch)
   if "batch_size" in task.config:
     big = registry.get_task(big_job_name(name, runs * batch),
                             data_dir=data_dir)
-    compiled, args, compile_s = timing.compile_runs(big, 1, None,
-                                                        updates)
+    compiled, args, compile_s = compile_runs(big, 1, None)
     row("big job", 1, timing.time_calls(big, compiled, args), compile_s,
         runs * batch)
   best = max(("sweep (vmap)", "sweep (in turn)"),
@@ -96,13 +105,15 @@ def measure_task(name: str, runs: int, updates: int,
 def markdown(result: dict) -> str:
   lines = [f"### {result['task']} ({result['updates']} updates, batch "
            f"{result['batch_size']})", "",
-           "| measurement | runs | examples/s | run s | compile s | "
-           "peak memory |", "|---|---:|---:|---:|---:|---:|"]
+           "| measurement | runs | examples/s | run s | compile s "
+           "(cached?) | peak memory |", "|---|---:|---:|---:|---:|---:|"]
   for r in result["rows"]:
     memory = ("n/a" if r["peak_memory_bytes"] is None
               else f"{r['peak_memory_bytes'] / 2**30:.2f} GiB")
     lines.append(f"| {r['measurement']} | {r['runs']} | {r['examples_per_s']:,.0f} | "
-                 f"{r['run_s']:.3f} | {r['compile_s']:.1f} | {memory} |")
+                 f"{r['run_s']:.3f} | {r['compile_s']:.1f}"
+                 f"{' (cache)' if r['compiled_from_cache'] else ''} | "
+                 f"{memory} |")
   lines.append("")
   lines.append(", ".join(f"{k}: {v}" for k, v in result["ratios"].items()))
   return "\n".join(lines) + "\n"
