@@ -15,7 +15,10 @@
 Training from scratch is the special case "withhold everything under T2"
 (`train_from_scratch`), so originals and completions share every line of the
 training code. `make_batched_completion` maps `run` over seeds (vmapped, or
-in chunks one after another).
+in chunks one after another) and spreads them over the devices of a mesh,
+of one process or several (`shard_runs`). `make_stages` cuts a run at its
+evaluation points, for originals trained across processes
+(`benchmark.originals`, resumable training).
 """
 
 from __future__ import annotations
@@ -368,8 +371,8 @@ def shard_runs(runs: Callable, num_run_args: int,
       programs[treedef, is_key] = program(treedef, is_key)
     raw = [jax.random.key_data(leaf) if key else leaf
            for leaf, key in zip(leaves, is_key)]
-    run_args, data = jax.tree.unflatten(treedef, raw)[:num_run_args], (
-        jax.tree.unflatten(treedef, raw)[num_run_args:])
+    unflattened = jax.tree.unflatten(treedef, raw)
+    run_args, data = unflattened[:num_run_args], unflattened[num_run_args:]
     num_runs = len(jax.tree.leaves(run_args)[0])
     padding = -num_runs % mesh.size
 
