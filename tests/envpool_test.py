@@ -7,6 +7,7 @@ engine's compiled completion runs.
 """
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import train_interrupted
+from conftest import ROOT, train_interrupted
 
 from benchmark import completion, procedures, splitter
 from benchmark import originals as originals_lib
@@ -22,12 +23,12 @@ from tasks import registry, spec
 
 pytest.importorskip("envpool")
 
+TESTS = os.path.dirname(os.path.abspath(__file__))
 
-@pytest.mark.parametrize("name, observation_shape, num_actions", [
-    ("atari-pong/impala:smoke", [4, 84, 84], 6),
-    ("doom-mywayhome/impala:smoke", [12, 84, 84], 18),
-])
-def test_impala_completes_a_real_game(name, observation_shape, num_actions):
+
+def check_real_game(name, observation_shape, num_actions):
+  """A T1 completion of two runs of the `name` smoke task, through the
+  engine's compiled program, with real frames."""
   task = registry.get_task(name)
   assert task.data_info["observation_shape"] == observation_shape
   assert task.data_info["num_actions"] == num_actions
@@ -49,6 +50,28 @@ def test_impala_completes_a_real_game(name, observation_shape, num_actions):
                 jnp.full((2,), jnp.inf), task.data)
   assert np.all(np.isfinite(curves.performance))
   assert not np.any(curves.diverged)
+
+
+@pytest.mark.parametrize("name, observation_shape, num_actions", [
+    ("atari-pong/impala:smoke", [4, 84, 84], 6),
+    ("doom-mywayhome/impala:smoke", [12, 84, 84], 18),
+])
+def test_impala_completes_a_real_game(name, observation_shape, num_actions):
+  # In a process of its own: ViZDoom's engine crashed (SIGSEGV) while a
+  # pool was being created in about 1 of 10 runs on 2 busy cores, and a
+  # crash must not take a test worker down. Only that crash, once, earns
+  # a second try (BUILD_NOTES); any other failure fails the test.
+  code = (f"import envpool_test; envpool_test.check_real_game({name!r}, "
+          f"{observation_shape!r}, {num_actions!r})")
+  env = {**os.environ, "PYTHONPATH": os.pathsep.join([ROOT, TESTS]),
+         "JAX_PLATFORMS": "cpu"}
+  for attempt in range(2):
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600,
+                            check=False)
+    if result.returncode != -signal.SIGSEGV or attempt:
+      break
+  assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_impala_update_changes_only_trainable_parameters():
