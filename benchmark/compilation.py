@@ -4,7 +4,7 @@ A sweep compiles one program per shape and reuses it; a second sweep of the
 same architecture and shapes (a rerun, another split family, another
 process) finds its programs in JAX's persistent compilation cache
 (`jax_compilation_cache_dir`) instead of compiling them again.
-`CompileMeter` reads JAX's own monitoring events, so that compile time is
+`compile_stats` sums JAX's own monitoring events, so that compile time is
 reported apart from run time.
 """
 

@@ -32,7 +32,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec as P
 
-from benchmark import procedures
+from benchmark import procedures, storage
 from tasks import spec
 
 
@@ -317,10 +317,6 @@ def run_mesh(num_devices: int | None = None) -> jax.sharding.Mesh:
   return jax.sharding.Mesh(np.asarray(devices[:num_devices]), (RUN_AXIS,))
 
 
-def _is_key(leaf: Any) -> bool:
-  return jax.dtypes.issubdtype(jnp.result_type(leaf), jax.dtypes.prng_key)
-
-
 def _global_array(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:
   """`value` (the same on every process) as one array over `sharding`'s
   devices, each process placing only its own devices' parts."""
@@ -366,7 +362,7 @@ def shard_runs(runs: Callable, num_run_args: int,
 
   def call(*args):
     leaves, treedef = jax.tree.flatten(args)
-    is_key = tuple(_is_key(leaf) for leaf in leaves)
+    is_key = tuple(storage.is_prng_key(leaf) for leaf in leaves)
     if (treedef, is_key) not in programs:
       programs[treedef, is_key] = program(treedef, is_key)
     raw = [jax.random.key_data(leaf) if key else leaf

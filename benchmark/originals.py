@@ -104,6 +104,14 @@ def _json_curve(performance: np.ndarray) -> list:
           for row in performance]
 
 
+def _progress_identity(task: spec.Task, seeds: list[int],
+                       vmap_size: int | None) -> dict:
+  """What a progress file must match to continue a training."""
+  return {"schema": PROGRESS_SCHEMA, "task": task.name,
+          "task_config": storage.as_json(task.config), "seeds": seeds,
+          "vmap_size": vmap_size}
+
+
 def _load_progress(task: spec.Task, directory: str, seeds: list[int],
                    vmap_size: int | None) -> dict | None:
   """The saved progress of training `seeds`, None if there is none.
@@ -118,10 +126,7 @@ def _load_progress(task: spec.Task, directory: str, seeds: list[int],
       shutil.rmtree(directory)
     return None
   progress = storage.read_json(path)
-  expected = {"schema": PROGRESS_SCHEMA, "task": task.name,
-              "task_config": storage.as_json(task.config), "seeds": seeds,
-              "vmap_size": vmap_size}
-  for key, value in expected.items():
+  for key, value in _progress_identity(task, seeds, vmap_size).items():
     if progress.get(key) != value:
       raise spec.InputError(
           f"{path} continues another training ({key} differs: "
@@ -152,16 +157,15 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
         f"{task.name} streams its data from the host; resumable training "
         "needs a task whose data lives on the device")
   staged = completion.make_staged_scratch_training(task, vmap_size)
-  lengths = np.diff(task.recipe.eval_updates).astype(np.int32)
+  lengths = completion.schedule_segments(task.recipe.eval_updates)
   directory = progress_dir(workdir, task.name)
   progress = _load_progress(task, directory, seeds, vmap_size)
   started = time.time()
   if progress is None:
     states, first = staged.start(keys)
     performance = np.asarray(jax.device_get(first), np.float64)[:, None]
-    progress = {"schema": PROGRESS_SCHEMA, "task": task.name,
-                "task_config": storage.as_json(task.config), "seeds": seeds,
-                "vmap_size": vmap_size, "segments_done": 0, "processes": 1,
+    progress = {**_progress_identity(task, seeds, vmap_size),
+                "segments_done": 0, "processes": 1,
                 "wall_time_s": time.time() - started,
                 "performance": _json_curve(performance)}
     _save_progress(directory, progress, states)

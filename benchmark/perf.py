@@ -55,40 +55,41 @@ def measure_task(name: str, runs: int, updates: int,
                  data_dir: str | None) -> dict:
   """Every measurement of one task (module docstring)."""
   task = registry.get_task(name, data_dir=data_dir)
-  rows, cached = {}, [False]
+  rows = {}
 
   def compile_runs(task, seeds, vmap_size):
+    """`(compiled, args, compile_s, from_cache)`."""
     before = compilation.compile_stats()
-    compiled, args, compile_s = timing.compile_runs(task, seeds, vmap_size,
-                                                    updates)
-    cached[0] = (compilation.compile_stats() - before).cache_hits > 0
-    return compiled, args, compile_s
+    compiled = timing.compile_runs(task, seeds, vmap_size, updates)
+    from_cache = (compilation.compile_stats() - before).cache_hits > 0
+    return (*compiled, from_cache)
 
-  def row(label, seeds, run_s, compile_s, batch_size):
+  def row(label, seeds, run_s, compile_s, from_cache, batch_size):
     rows[label] = {"measurement": label, "runs": seeds,
                    "run_s": round(run_s, 6),
                    "compile_s": round(compile_s, 3),
-                   "compiled_from_cache": cached[0],
+                   "compiled_from_cache": from_cache,
                    "examples_per_s": round(seeds * updates * batch_size
                                            / run_s, 1),
                    "peak_memory_bytes": peak_memory_bytes()}
 
   batch = task.recipe.batch_size
-  one = compile_runs(task, 1, None)
-  row("one run", 1, timing.time_calls(task, *one[:2]), one[2], batch)
-  cached[0] = None  # The loop reuses the one-run program.
-  row("loop", runs, timing.time_calls(task, *one[:2], calls=runs), 0.0,
-      batch)
+  one, one_args, one_compile_s, one_cached = compile_runs(task, 1, None)
+  row("one run", 1, timing.time_calls(task, one, one_args), one_compile_s,
+      one_cached, batch)
+  # The loop reuses the one-run program: nothing compiled for it.
+  row("loop", runs, timing.time_calls(task, one, one_args, calls=runs), 0.0,
+      None, batch)
   for label, vmap_size in (("sweep (vmap)", None), ("sweep (in turn)", 1)):
-    compiled, args, compile_s = compile_runs(task, runs, vmap_size)
+    compiled, args, compile_s, cached = compile_runs(task, runs, vmap_size)
     row(label, runs, timing.time_calls(task, compiled, args), compile_s,
-        batch)
+        cached, batch)
   if "batch_size" in task.config:
     big = registry.get_task(big_job_name(name, runs * batch),
                             data_dir=data_dir)
-    compiled, args, compile_s = compile_runs(big, 1, None)
+    compiled, args, compile_s, cached = compile_runs(big, 1, None)
     row("big job", 1, timing.time_calls(big, compiled, args), compile_s,
-        runs * batch)
+        cached, runs * batch)
   best = max(("sweep (vmap)", "sweep (in turn)"),
              key=lambda k: rows[k]["examples_per_s"])
   ratios = {"best sweep": best,

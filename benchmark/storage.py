@@ -75,7 +75,8 @@ def json_hash(data: Any) -> str:
   return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _is_key(leaf: Any) -> bool:
+def is_prng_key(leaf: Any) -> bool:
+  """Whether `leaf` (an array or shape struct) holds typed PRNG keys."""
   return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
 
 
@@ -85,7 +86,7 @@ def save_checkpoint(path: str, variables: Any) -> None:
   their raw key data."""
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   tree = jax.tree.map(
-      lambda a: jax.random.key_data(a) if _is_key(a) else a, variables)
+      lambda a: jax.random.key_data(a) if is_prng_key(a) else a, variables)
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(os.path.abspath(path), jax.device_get(tree), force=True)
   checkpointer.wait_until_finished()
@@ -100,7 +101,7 @@ def restore_checkpoint(path: str, like: Any) -> Any:
   """
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   abstract = jax.tree.map(
-      lambda a: (jax.eval_shape(jax.random.key_data, a) if _is_key(a) else
+      lambda a: (jax.eval_shape(jax.random.key_data, a) if is_prng_key(a) else
                  jax.ShapeDtypeStruct(np.shape(a), a.dtype)), like)
   try:
     restored = ocp.StandardCheckpointer().restore(os.path.abspath(path),
@@ -109,7 +110,7 @@ def restore_checkpoint(path: str, like: Any) -> Any:
     message = str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
     raise InputError(f"cannot restore checkpoint {path}: {message}") from e
   return jax.tree.map(
-      lambda r, a: jax.random.wrap_key_data(r) if _is_key(a) else r,
+      lambda r, a: jax.random.wrap_key_data(r) if is_prng_key(a) else r,
       restored, like)
 
 
