@@ -41,6 +41,11 @@ MANIFEST_SCHEMA = "mcbench.original/1"
 PROGRESS_SCHEMA = "mcbench.original-progress/1"
 
 
+class Paused(Exception):
+  """A resumable training stopped at its time limit, its progress saved; the
+  same call continues it."""
+
+
 class Original(NamedTuple):
   seed: int
   variables: Any
@@ -149,9 +154,16 @@ def _save_progress(directory: str, progress: dict, states: Any) -> None:
 
 def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
                        keys: jax.Array, vmap_size: int | None,
-                       log: Callable[[str], None]):
+                       log: Callable[[str], None],
+                       time_limit_s: float | None):
   """`(performance, diverged, variables, wall_time_s, processes)`, trained
-  one evaluation segment per program and checkpointed after each."""
+  one evaluation segment per program and checkpointed after each.
+
+  Raises:
+    Paused: the next segment would end past `time_limit_s` seconds of this
+      call, judged by the pace of this call's segments after its first
+      (which includes compiling).
+  """
   if task.streamed:
     raise spec.InputError(
         f"{task.name} streams its data from the host; resumable training "
@@ -177,8 +189,15 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
     progress = {**progress, "processes": progress["processes"] + 1}
     log(f"resuming {task.name} seeds {seeds} after evaluation segment "
         f"{progress['segments_done']} of {len(lengths)}")
+  seconds_per_update = None
   for i in range(progress["segments_done"], len(lengths)):
     segment_started = time.time()
+    if (time_limit_s is not None and seconds_per_update is not None and
+        segment_started - started + seconds_per_update * lengths[i] >
+        time_limit_s):
+      raise Paused(
+          f"stopped at the time limit after evaluation segment {i} of "
+          f"{len(lengths)} of {task.name}; rerun the same command to continue")
     states, segment = staged.advance(states, keys, lengths[i:i + 1])
     performance = np.concatenate(
         [performance, np.asarray(jax.device_get(segment), np.float64)], 1)
@@ -187,6 +206,7 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
                 - segment_started,
                 "performance": _json_curve(performance)}
     _save_progress(directory, progress, states)
+    seconds_per_update = (time.time() - segment_started) / lengths[i]
   return (performance, np.asarray(states.diverged),
           staged.variables(states, keys), progress["wall_time_s"],
           progress["processes"])
@@ -196,15 +216,18 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
                     flags: dict | None = None,
                     vmap_size: int | None = None,
                     resumable: bool = False,
-                    log: Callable[[str], None] = print) -> list[Original]:
+                    log: Callable[[str], None] = print,
+                    time_limit_s: float | None = None) -> list[Original]:
   """Trains the given seeds in one program and checkpoints each.
 
   `vmap_size` seeds are vmapped together (None: all of them); see
   `completion.make_scratch_training`. `resumable` trains one evaluation
-  segment per program with checkpoints between (module docstring).
+  segment per program with checkpoints between (module docstring), and
+  pauses cleanly before a segment that would end past `time_limit_s`.
 
   Raises:
     spec.InputError: a seed diverged; nothing is written for any seed.
+    Paused: a resumable training reached `time_limit_s`.
   """
   keys = jax.numpy.stack([completion.derive_key(task.name, "original", s)
                           for s in seeds])
@@ -212,7 +235,7 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
   processes = 1
   if resumable:
     performance, diverged, variables, wall, processes = _train_in_segments(
-        task, workdir, seeds, keys, vmap_size, log)
+        task, workdir, seeds, keys, vmap_size, log, time_limit_s)
   else:
     started = time.time()
     curves, variables = (streaming.make_streamed_scratch_training(task)
@@ -267,9 +290,10 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
                      log: Callable[[str], None] = print,
                      flags: dict | None = None,
                      vmap_size: int | None = None,
-                     resumable: bool = False) -> list[Original]:
+                     resumable: bool = False,
+                     time_limit_s: float | None = None) -> list[Original]:
   """Seeds 0..num-1: reused from `workdir` where cached, trained otherwise
-  (`resumable`: see `train_originals`)."""
+  (`resumable`, `time_limit_s`: see `train_originals`)."""
   if num < 1:
     raise spec.InputError(f"need at least one original, got {num}")
   found = {seed: load_original(task, workdir, seed) for seed in range(num)}
@@ -278,7 +302,7 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
     log(f"training {len(missing)} original(s) of {task.name} "
         f"(seeds {missing}) ...")
     for original in train_originals(task, workdir, missing, flags,
-                                   vmap_size, resumable, log):
+                                   vmap_size, resumable, log, time_limit_s):
       found[original.seed] = original
   for seed in range(num):
     log(f"original {task.name} seed {seed}: {task.performance_name} "

@@ -4,12 +4,19 @@
 
 With `--resumable`, training is checkpointed after every evaluation segment
 and a rerun of the same command continues an interrupted one (for long
-originals on machines that limit a command's time).
+originals on machines that limit a command's time). `--time_limit_s` makes
+such a call pause cleanly at a segment boundary instead of being killed
+mid-segment; it then exits with status 75 (EX_TEMPFAIL: run it again), e.g.
+
+    until python -m benchmark.train ... --resumable --time_limit_s=500; \
+      [ $? -ne 75 ]; do :; done
 
 Each seed gets DIR/originals/<task>/seed-<i>/ with its checkpoint and a
 manifest holding the evaluation curve, content hash and provenance. Their
 curves are the from-scratch references t0(alpha) of every sweep.
 """
+
+import sys
 
 from absl import flags
 
@@ -23,16 +30,29 @@ flags.DEFINE_bool(
     "resumable", False,
     "Checkpoint the training after every evaluation segment, so that a run "
     "stopped at a time limit continues when the same command is rerun.")
+flags.DEFINE_float(
+    "time_limit_s", None,
+    "With --resumable: pause before an evaluation segment that would end "
+    "past this many seconds of training in this call, and exit with status "
+    "75; rerun the command to continue.")
 FLAGS = flags.FLAGS
+
+EXIT_PAUSED = 75  # EX_TEMPFAIL from sysexits.h: try again later.
 
 
 def main(argv):
   del argv
+  if FLAGS.time_limit_s is not None and not FLAGS.resumable:
+    raise cli.InputError("--time_limit_s needs --resumable")
   task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir)
-  trained = originals.ensure_originals(task, FLAGS.workdir, FLAGS.seeds,
-                                       flags=cli.flag_values(),
-                                       vmap_size=cli.vmap_size(),
-                                       resumable=FLAGS.resumable)
+  try:
+    trained = originals.ensure_originals(
+        task, FLAGS.workdir, FLAGS.seeds, flags=cli.flag_values(),
+        vmap_size=cli.vmap_size(), resumable=FLAGS.resumable,
+        time_limit_s=FLAGS.time_limit_s)
+  except originals.Paused as e:
+    print(f"mcbench: {e}")
+    sys.exit(EXIT_PAUSED)
   for original in trained:
     print(f"{originals.original_dir(FLAGS.workdir, task.name, original.seed)}"
           f"  P*={original.p_star:.4f}  sha256={original.content_hash}")

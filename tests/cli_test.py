@@ -136,6 +136,22 @@ def test_divergent_original_is_an_error_and_saves_nothing(tmp_path):
   assert not glob.glob(f"{tmp_path}/wd/originals/*/*/manifest.json")
 
 
+def test_time_limited_training_pauses_and_a_rerun_finishes_it(tmp_path):
+  train = ["benchmark.train", "--task=digits/mlp:num_updates=40", "--seeds=1"]
+  assert_one_line_error(run_cli(*train, "--time_limit_s=1"),
+                        "--time_limit_s needs --resumable")
+  paused = [*train, "--resumable", "--time_limit_s=0",
+            f"--workdir={tmp_path / 'paused'}"]
+  result = run_cli(*paused)
+  assert result.returncode == 75, result.stderr[-2000:]
+  assert "rerun the same command to continue" in result.stdout
+  finished = run_cli(*paused[:-2], paused[-1])
+  whole = run_cli(*train, f"--workdir={tmp_path / 'whole'}")
+  assert finished.returncode == whole.returncode == 0, finished.stderr[-2000:]
+  digest = lambda r: r.stdout.split("sha256=")[1].split()[0]
+  assert digest(finished) == digest(whole)
+
+
 @pytest.fixture
 def copied_workdir(digits_workdir, tmp_path):
   workdir = tmp_path / "wd"

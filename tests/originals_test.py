@@ -51,3 +51,19 @@ def test_progress_of_another_training_or_corrupt_is_refused(monkeypatch,
   with pytest.raises(spec.InputError, match="cannot restore checkpoint"):
     originals_lib.train_originals(task, workdir, [0, 1], resumable=True)
   assert not os.path.exists(originals_lib.original_dir(workdir, task.name, 0))
+
+
+def test_time_limit_pauses_at_a_segment_boundary(tmp_path):
+  # A limit of 0 s pauses as soon as the pace is known: after one segment.
+  task = registry.get_task("cartpole/ppo:smoke")
+  whole = originals_lib.train_originals(task, str(tmp_path / "whole"), [0])
+  workdir = str(tmp_path / "paused")
+  with pytest.raises(originals_lib.Paused,
+                     match="after evaluation segment 1 of"):
+    originals_lib.train_originals(task, workdir, [0], resumable=True,
+                                  log=lambda _: None, time_limit_s=0)
+  [resumed] = originals_lib.train_originals(task, workdir, [0],
+                                            resumable=True,
+                                            log=lambda _: None)
+  assert resumed.content_hash == whole[0].content_hash
+  np.testing.assert_array_equal(resumed.performance, whole[0].performance)
