@@ -388,11 +388,68 @@ def shard_runs(runs: Callable, num_run_args: int,
   return call
 
 
+def device_memory_limit() -> int | None:
+  """Bytes the first local device may allocate (`bytes_limit` of its memory
+  stats), None where the backend does not say (XLA:CPU)."""
+  stats = jax.local_devices()[0].memory_stats() or {}
+  return stats.get("bytes_limit")
+
+
+def program_bytes(compiled: jax.stages.Compiled) -> int:
+  """Device memory a compiled program needs at its peak, as XLA plans it:
+  arguments, outputs and temporaries, less outputs that reuse arguments."""
+  stats = compiled.memory_analysis()
+  return (stats.argument_size_in_bytes + stats.output_size_in_bytes +
+          stats.temp_size_in_bytes - stats.alias_size_in_bytes)
+
+
+def fit_vmap_size(runs_for: Callable[[int | None], Callable], args: tuple,
+                  vmap_size: int | None, limit_bytes: int,
+                  log: Callable[[str], None] = lambda _: None
+                  ) -> tuple[int | None, jax.stages.Compiled]:
+  """`(size, program)`: the largest vmap size, at most `vmap_size`, whose
+  program fits, and that program compiled.
+
+  `runs_for(v)` is the unjitted program of one device with vmap size `v`
+  (None: all runs) and `args` its arguments (arrays or shape structs), the
+  first with a leading run axis. Each candidate is compiled ahead of time
+  and XLA's own memory plan (`program_bytes`) is checked against
+  `limit_bytes`; a candidate that does not fit is shrunk in proportion
+  (memory grows about linearly with the runs vmapped together) and at
+  least by one, so a few compilations settle it. Candidates divide the run
+  count: equal chunks, no second program for a remainder.
+
+  Raises:
+    spec.InputError: not even one run at a time fits.
+  """
+  num_runs = len(jax.tree.leaves(args[0])[0])
+
+  def divisor_at_most(cap):  # Equal chunks: no remainder program beside.
+    return max(d for d in range(1, max(1, cap) + 1) if num_runs % d == 0)
+
+  size = divisor_at_most(num_runs if vmap_size is None else vmap_size)
+  while True:
+    vmapped = None if size == num_runs else size
+    program = jax.jit(runs_for(vmapped)).lower(*args).compile()
+    need = program_bytes(program)
+    if need <= limit_bytes:
+      log(f"device memory: {size} of {num_runs} run(s) vmapped together "
+          f"need {need / 2**20:,.1f} MiB of {limit_bytes / 2**20:,.1f} MiB")
+      return vmapped, program
+    if size == 1:
+      raise spec.InputError(
+          f"one run needs {need / 2**20:,.1f} MiB of device memory; "
+          f"{limit_bytes / 2**20:,.1f} MiB is available")
+    size = divisor_at_most(min(size - 1, size * limit_bytes // need))
+
+
 def make_batched_completion(task: spec.Task,
                             eval_updates: tuple[int, ...] | None = None,
                             vmap_size: int | None = None,
                             trajectory_episodes: int = 0,
-                            mesh: jax.sharding.Mesh | None = None):
+                            mesh: jax.sharding.Mesh | None = None,
+                            memory_limit_bytes: int | None = None,
+                            log: Callable[[str], None] = lambda _: None):
   """`run` over a leading run axis, jitted: one compiled program per shape.
 
   Masks and procedures are data with a leading run axis like the keys, so
@@ -408,6 +465,11 @@ def make_batched_completion(task: spec.Task,
     mesh: devices to spread the runs over (`run_mesh`; None: one device).
       Tasks whose environments live on the host (`task.shardable` False)
       use one device whatever the mesh.
+    memory_limit_bytes: device memory one program may plan for; given, the
+      vmap size is cut down until a device's share of the runs fits
+      (`fit_vmap_size`, once per argument shape), so a sweep too large for
+      the device runs in chunks instead of running out of memory.
+    log: where the chosen vmap size is reported.
 
   Returns:
     `runs(keys, originals, withheld, procedure, stop_performances, data)
@@ -415,18 +477,45 @@ def make_batched_completion(task: spec.Task,
     axis (`stack_runs` repeats one mask or procedure for every run).
   """
   run = make_completion(task, eval_updates, trajectory_episodes)
-  map_runs = over_runs(vmap_size)
+  sharded = mesh is not None and task.shardable
 
-  def runs(keys, originals, withheld, procedure, stop_performances, data):
-    def one(args):
-      key, original, mask, settings, stop = args
-      return run(key, original, mask, settings, stop, data)[0]
-    return map_runs(one, (keys, originals, withheld, procedure,
-                          stop_performances))
+  def runs_for(size):
+    map_runs = over_runs(size)
 
-  if mesh is None or not task.shardable:
-    return jax.jit(runs)
-  return shard_runs(runs, 5, mesh)
+    def runs(keys, originals, withheld, procedure, stop_performances, data):
+      def one(args):
+        key, original, mask, settings, stop = args
+        return run(key, original, mask, settings, stop, data)[0]
+      return map_runs(one, (keys, originals, withheld, procedure,
+                            stop_performances))
+
+    return runs
+
+  def program_for(size):
+    return (shard_runs(runs_for(size), 5, mesh) if sharded
+            else jax.jit(runs_for(size)))
+
+  if memory_limit_bytes is None:
+    return program_for(vmap_size)
+  programs = {}
+
+  def fitted(*args):
+    signature = (jax.tree.structure(args), tuple(
+        (x.shape, str(x.dtype)) for x in jax.tree.leaves(args)))
+    if signature not in programs:
+      share = -(-len(args[0]) // (mesh.size if sharded else 1))
+      device_args = (
+          *jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+              (share, *x.shape[1:]), x.dtype), args[:5]),
+          *jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                        args[5:]))
+      size, program = fit_vmap_size(runs_for, device_args, vmap_size,
+                                    memory_limit_bytes, log)
+      # The probe was one device's program: on a mesh, build the real one.
+      programs[signature] = program_for(size) if sharded else program
+    return programs[signature](*args)
+
+  return fitted
 
 
 def stack_runs(trees: list[Any]) -> Any:

@@ -1,4 +1,5 @@
-"""Hardness-curve figures from records alone.
+"""Figures: hardness curves from records alone, and throughput bars from
+`benchmark.perf` results.
 
 One panel per procedure; in each, one line per split: the IQM hardness at
 each alpha of the records' grid with its 95% interval as a band. Censored
@@ -80,6 +81,40 @@ def hardness_curves(records: Sequence[dict[str, Any]], output: str,
                      fontsize="small")
   figure.tight_layout()
   # Fixed metadata: the same records give the same bytes.
+  figure.savefig(output, dpi=120, metadata={"Software": None})
+  plt.close(figure)
+  return output
+
+
+def throughput_bars(results: Sequence[dict[str, Any]], output: str) -> str:
+  """Draws `benchmark.perf` results into `output` (PNG): one panel per
+  task, a bar of examples per second per measurement, the
+  big-job limit as a dashed line where measured."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  if not results:
+    raise InputError("no perf results to draw")
+  figure, axes = plt.subplots(len(results), 1, squeeze=False,
+                              figsize=(8, 0.45 * sum(
+                                  len(r["rows"]) for r in results) + 1.2 *
+                                       len(results)))
+  for axis, result in zip(axes[:, 0], results):
+    rows = result["rows"]
+    labels = [f"{r['measurement']} ({r['runs']})" for r in rows]
+    speeds = [r["examples_per_s"] for r in rows]
+    axis.barh(range(len(rows)), speeds, color="tab:blue")
+    axis.set_yticks(range(len(rows)), labels)
+    axis.invert_yaxis()
+    for row in rows:
+      if row["measurement"] == "big job":
+        axis.axvline(row["examples_per_s"], color="black", linestyle="--",
+                     linewidth=1)
+    axis.set_xlabel("examples per second (batch items: images, frames)")
+    axis.set_title(f"{result['task']}: {result['updates']} updates, batch "
+                   f"{result['batch_size']}", fontsize="medium")
+  figure.tight_layout()
   figure.savefig(output, dpi=120, metadata={"Software": None})
   plt.close(figure)
   return output

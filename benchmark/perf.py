@@ -12,14 +12,18 @@ everything withheld, no early stop) of:
   (`--vmap_size=1`);
 - `loop`: the one-run program called `--runs` times from Python;
 - `big job`: one run at `--runs` times the batch size (the task config's
-  `batch_size`), the "one big job" limit for the same work.
+  `batch_size`), the "one big job" limit for the same work;
+- `sweep on N device(s)`, for each of `--device_counts`: the faster sweep
+  spread over the first N devices (`completion.run_mesh`), with its scaling
+  efficiency (throughput on N / (N/N0 x throughput on the first count N0)).
 
 It prints a markdown table of examples (or frames) per second with the
 ratios the speed targets are stated in (sweep / big job, sweep / loop),
 compile times (and whether the program came from the persistent
 compilation cache), and the device's peak memory where the backend reports
 it;
-`--output` writes the same as JSON with provenance.
+`--output` writes the same as JSON with provenance, `--figure` as bars
+(`figures.throughput_bars`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from __future__ import annotations
 import jax
 from absl import flags
 
-from benchmark import cli, compilation, storage, timing
+from benchmark import cli, compilation, completion, figures, storage, timing
 from tasks import registry
 from tasks.spec import InputError
 
@@ -36,7 +40,13 @@ flags.DEFINE_list("tasks", ["digits/mlp"], "Tasks to measure.")
 flags.DEFINE_integer("runs", 8, "Runs in a sweep.", lower_bound=2)
 flags.DEFINE_integer("updates", 100, "Updates per run to time.",
                      lower_bound=1)
+flags.DEFINE_list("device_counts", [],
+                  "Device counts to spread the faster sweep over, one "
+                  "measurement each (e.g. 1,2,4); default: none.")
 flags.DEFINE_string("output", None, "Optional JSON file for the results.")
+flags.DEFINE_string("figure", None, "Optional PNG of the results as bars.")
+flags.DEFINE_list("replot", [], "perf JSON files (from --output) to draw "
+                  "into --figure instead of measuring.")
 FLAGS = flags.FLAGS
 
 
@@ -52,15 +62,16 @@ def big_job_name(name: str, batch_size: int) -> str:
 
 
 def measure_task(name: str, runs: int, updates: int,
-                 data_dir: str | None) -> dict:
+                 data_dir: str | None,
+                 device_counts: tuple[int, ...] = ()) -> dict:
   """Every measurement of one task (module docstring)."""
   task = registry.get_task(name, data_dir=data_dir)
   rows = {}
 
-  def compile_runs(task, seeds, vmap_size):
+  def compile_runs(task, seeds, vmap_size, mesh=None):
     """`(compiled, args, compile_s, from_cache)`."""
     before = compilation.compile_stats()
-    compiled = timing.compile_runs(task, seeds, vmap_size, updates)
+    compiled = timing.compile_runs(task, seeds, vmap_size, updates, mesh)
     from_cache = (compilation.compile_stats() - before).cache_hits > 0
     return (*compiled, from_cache)
 
@@ -92,12 +103,25 @@ def measure_task(name: str, runs: int, updates: int,
         cached, runs * batch)
   best = max(("sweep (vmap)", "sweep (in turn)"),
              key=lambda k: rows[k]["examples_per_s"])
+  scaling = {}
+  for count in device_counts:
+    label = f"sweep on {count} device(s)"
+    compiled, args, compile_s, cached = compile_runs(
+        task, runs, None if best == "sweep (vmap)" else 1,
+        completion.run_mesh(count))
+    row(label, runs, timing.time_calls(task, compiled, args), compile_s,
+        cached, batch)
+    first = device_counts[0]
+    scaling[f"scaling efficiency on {count}"] = round(
+        rows[label]["examples_per_s"] / rows[f"sweep on {first} device(s)"]
+        ["examples_per_s"] / (count / first), 3)
   ratios = {"best sweep": best,
             "sweep / loop": round(rows[best]["examples_per_s"]
                                   / rows["loop"]["examples_per_s"], 3)}
   if "big job" in rows:
     ratios["sweep / big job"] = round(rows[best]["examples_per_s"]
                                       / rows["big job"]["examples_per_s"], 3)
+  ratios.update(scaling)
   return {"task": name, "updates": updates, "batch_size": batch,
           "cost_unit": task.recipe.cost_unit, "rows": list(rows.values()),
           "ratios": ratios}
@@ -120,19 +144,48 @@ def markdown(result: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def replot(paths: list[str], figure: str | None) -> None:
+  """Draws earlier `--output` files into `figure`.
+
+  Raises:
+    InputError: no `figure`, or a file that is not a perf result.
+  """
+  if not figure:
+    raise InputError("--replot needs --figure")
+  results = []
+  for path in paths:
+    try:
+      results.extend(storage.read_json(path)["results"])
+    except (KeyError, TypeError) as e:
+      raise InputError(f"{path}: not a benchmark.perf result") from e
+  print(figures.throughput_bars(results, figure))
+
+
 def main(argv):
   del argv
+  if FLAGS.replot:
+    replot(FLAGS.replot, FLAGS.figure)
+    return
   if not FLAGS.tasks:
     raise InputError("--tasks: give at least one task")
+  try:
+    device_counts = tuple(int(c) for c in FLAGS.device_counts)
+  except ValueError as e:
+    raise InputError(f"--device_counts must be integers: {e}") from e
+  for count in device_counts:
+    completion.run_mesh(count)  # Validates it before any measurement.
   results = []
   for name in FLAGS.tasks:
-    result = measure_task(name, FLAGS.runs, FLAGS.updates, FLAGS.data_dir)
+    result = measure_task(name, FLAGS.runs, FLAGS.updates, FLAGS.data_dir,
+                          device_counts)
     print(markdown(result), flush=True)
     results.append(result)
   if FLAGS.output:
     storage.write_json_atomic(FLAGS.output, {
         "results": results,
         "provenance": storage.provenance(flags=cli.flag_values())})
+  if FLAGS.figure:
+    print(figures.throughput_bars(results, FLAGS.figure))
 
 
 if __name__ == "__main__":

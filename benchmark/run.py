@@ -62,6 +62,10 @@ flags.DEFINE_integer("num_devices", None,
                      "Devices to spread each program's runs over (the "
                      "first N of every process); default: all.",
                      lower_bound=1)
+flags.DEFINE_float("memory_limit_gib", None,
+                   "Device memory one program may plan for; runs that do not "
+                   "fit are vmapped in smaller chunks. Default: 90% of the "
+                   "device's own limit (none on CPU).")
 FLAGS = flags.FLAGS
 
 
@@ -87,7 +91,8 @@ def main(argv):
       vmap_size=cli.vmap_size(), jobs_per_program=FLAGS.jobs_per_program,
       trajectory_episodes=FLAGS.trajectory_episodes,
       num_devices=FLAGS.num_devices,
-      matmul_precision=FLAGS.matmul_precision)
+      matmul_precision=FLAGS.matmul_precision,
+      memory_limit_gib=FLAGS.memory_limit_gib)
   result = sweep.run_sweep(settings, flags=cli.flag_values())
   if not result["markdown"]:
     return  # Not the writing process of a multi-process job.

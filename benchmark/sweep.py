@@ -59,8 +59,27 @@ class SweepSettings:
   # on recent NVIDIA GPUs, bf16 passes on TPUs), "float32" full precision,
   # "bfloat16" one bf16 pass.
   matmul_precision: str = "default"
+  # Device memory a program may plan for, in GiB; None: 90% of what the
+  # device reports (nothing on XLA:CPU, which reports no limit). Runs that
+  # do not fit are vmapped in smaller chunks (completion.fit_vmap_size).
+  memory_limit_gib: float | None = None
   workdir: str = "workdir"
   data_dir: str | None = None
+
+
+MEMORY_HEADROOM = 0.9  # Of the device's limit: allocator slack, buffers
+# outside the program (the originals, the data's host copies).
+
+
+def memory_limit(settings: SweepSettings) -> int | None:
+  """Bytes one program may plan for (`SweepSettings.memory_limit_gib`)."""
+  if settings.memory_limit_gib is not None:
+    if settings.memory_limit_gib <= 0:
+      raise spec.InputError("memory limit must be positive, got "
+                            f"{settings.memory_limit_gib} GiB")
+    return int(settings.memory_limit_gib * 2**30)
+  device = completion.device_memory_limit()
+  return None if device is None else int(MEMORY_HEADROOM * device)
 
 
 def records_dir(workdir: str, task_name: str) -> str:
@@ -246,6 +265,8 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
     raise spec.InputError(
         f"unknown matmul precision {settings.matmul_precision!r}; known: "
         f"{', '.join(MATMUL_PRECISIONS)}")
+  # Runs in turn (vmap size 1) have nothing left to cut.
+  program_memory = memory_limit(settings) if vmap_size != 1 else None
   adversary_task = task if settings.train_fraction == 1.0 else (
       registry.get_task(settings.task, data_dir=settings.data_dir,
                         train_fraction=settings.train_fraction))
@@ -289,7 +310,8 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
           if adversary_task.streamed else
           completion.make_batched_completion(
               adversary_task, eval_updates, vmap_size,
-              settings.trajectory_episodes, mesh))
+              settings.trajectory_episodes, mesh,
+              program_memory, log))
 
   # Every process of a multi-process job computes every record; one writes.
   writer = jax.process_index() == 0

@@ -8,15 +8,19 @@ import time
 import jax
 import jax.numpy as jnp
 
-from benchmark import completion, procedures
+from benchmark import compilation, completion, procedures
 from tasks.spec import InputError
 
 
-def compile_runs(task, seeds: int, vmap_size: int | None, updates: int):
+def compile_runs(task, seeds: int, vmap_size: int | None, updates: int,
+                 mesh: jax.sharding.Mesh | None = None):
   """`(compiled, args, compile_s)`: the batched completion program of
   `seeds` runs of `updates` updates each (T2, everything withheld, no early
-  stop, evaluations at the two ends), compiled ahead of time."""
-  runs = completion.make_batched_completion(task, (0, updates), vmap_size)
+  stop, evaluations at the two ends), compiled ahead of time; spread over
+  `mesh` if given, and then compiled by a first call (its compile time is
+  the backend's, from `compilation.compile_stats`)."""
+  runs = completion.make_batched_completion(task, (0, updates), vmap_size,
+                                            mesh=mesh)
   keys = jnp.stack([completion.derive_key("throughput", s)
                     for s in range(seeds)])
   originals = jax.vmap(task.init)(keys)
@@ -25,6 +29,10 @@ def compile_runs(task, seeds: int, vmap_size: int | None, updates: int):
           completion.stack_runs([procedures.settings("T2", task.recipe)]
                                 * seeds),
           jnp.full((seeds,), jnp.inf), task.data)
+  if not hasattr(runs, "lower"):  # Over several devices (`shard_runs`).
+    before = compilation.compile_stats()
+    jax.block_until_ready(runs(*args))
+    return runs, args, (compilation.compile_stats() - before).compile_time_s
   started = time.perf_counter()
   compiled = runs.lower(*args).compile()
   return compiled, args, time.perf_counter() - started

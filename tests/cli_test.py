@@ -96,6 +96,7 @@ def test_divergent_completion_is_recorded_not_crashed(tmp_path):
     (["--budget_fraction=0"], "budget fraction must be in (0, 1]"),
     (["--train_fraction=2"], "train fraction must be in (0, 1]"),
     (["--train_fraction=0.01"], "smaller than one batch"),
+    (["--memory_limit_gib=0"], "memory limit must be positive"),
     (["--task=fashion_mnist/cnn", "--data_dir=/nonexistent"],
      "Fashion-MNIST file /nonexistent/train-images-idx3-ubyte.gz not found"),
 ])
@@ -195,16 +196,19 @@ def test_other_recipe_in_the_workdir_is_refused(copied_workdir):
       "trained with another recipe")
 
 
-def test_perf_script_measures_sweep_loop_and_big_job(tmp_path):
+def test_perf_script_measures_sweep_loop_big_job_and_scaling(tmp_path):
   output = tmp_path / "perf.json"
+  two_devices = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
   result = run_cli("benchmark.perf", "--tasks=digits/mlp", "--runs=2",
-                   "--updates=10", f"--output={output}")
+                   "--updates=10", "--device_counts=1,2",
+                   f"--output={output}", env=two_devices)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "| sweep (vmap) | 2 |" in result.stdout
   [measured] = json.load(open(output))["results"]
   rows = {row["measurement"]: row for row in measured["rows"]}
   assert [row["measurement"] for row in measured["rows"]] == [
-      "one run", "loop", "sweep (vmap)", "sweep (in turn)", "big job"]
+      "one run", "loop", "sweep (vmap)", "sweep (in turn)", "big job",
+      "sweep on 1 device(s)", "sweep on 2 device(s)"]
   for label, row in rows.items():
     examples = row["runs"] * 10 * (128 if label == "big job" else 64)
     assert row["examples_per_s"] == pytest.approx(examples / row["run_s"],
@@ -215,6 +219,19 @@ def test_perf_script_measures_sweep_loop_and_big_job(tmp_path):
       best / rows["loop"]["examples_per_s"], rel=0.01)
   assert ratios["sweep / big job"] == pytest.approx(
       best / rows["big job"]["examples_per_s"], rel=0.01)
+  assert ratios["scaling efficiency on 1"] == 1.0
+  assert ratios["scaling efficiency on 2"] == pytest.approx(
+      rows["sweep on 2 device(s)"]["examples_per_s"]
+      / rows["sweep on 1 device(s)"]["examples_per_s"] / 2, rel=0.01)
+  assert_one_line_error(run_cli("benchmark.perf", "--device_counts=3"),
+                        "asked for 3 device(s); there are 1")
+  figure = tmp_path / "perf.png"
+  replotted = run_cli("benchmark.perf", f"--replot={output}",
+                      f"--figure={figure}")
+  assert replotted.returncode == 0, replotted.stderr[-2000:]
+  assert figure.read_bytes().startswith(b"\x89PNG")
+  assert_one_line_error(run_cli("benchmark.perf", f"--replot={output}"),
+                        "--replot needs --figure")
 
 
 def test_throughput_script_measures_each_vmap_size(tmp_path):

@@ -1,6 +1,7 @@
 """Procedures and the completion engine on real digits data."""
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -175,6 +176,38 @@ def test_batched_runs_equal_single_runs(digits_task, digits_originals,
                                atol=1e-6)
   assert np.isnan(batched.performance[0][-1])  # Stopped early.
   assert not np.isnan(batched.performance[1]).any()
+
+
+def test_runs_too_large_for_memory_are_vmapped_in_chunks(digits_task,
+                                                          digits_originals):
+  # Eight runs under a memory limit that only four vmapped together fit:
+  # the engine compiles smaller programs until one fits (XLA's memory plan,
+  # which XLA:CPU reports too) and gets the same curves.
+  budget = completion.budget_schedule(digits_task.recipe, 0.1)
+  original = digits_originals[0].variables
+  args = (jax.random.split(jax.random.key(3), 8),
+          completion.stack_runs([original] * 8),
+          completion.stack_runs([completion.everything_withheld(original)] * 8),
+          completion.stack_runs([procedures.settings("T2",
+                                                     digits_task.recipe)] * 8),
+          jnp.full((8,), jnp.inf), digits_task.data)
+
+  compiled = functools.cache(
+      lambda vmap_size: completion.make_batched_completion(
+          digits_task, budget, vmap_size).lower(*args).compile())
+  needs = lambda vmap_size: completion.program_bytes(compiled(vmap_size))
+  assert needs(1) < needs(4) < needs(None)
+  logs = []
+  fitted = completion.make_batched_completion(
+      digits_task, budget, memory_limit_bytes=needs(4), log=logs.append)(*args)
+  assert logs == [f"device memory: 4 of 8 run(s) vmapped together need "
+                  f"{needs(4) / 2**20:,.1f} MiB of {needs(4) / 2**20:,.1f} MiB"]
+  np.testing.assert_allclose(fitted.performance,
+                             compiled(None)(*args).performance, atol=1e-6)
+  with pytest.raises(spec.InputError, match="one run needs .* MiB of device "
+                     "memory; .* MiB is available"):
+    completion.make_batched_completion(
+        digits_task, budget, memory_limit_bytes=needs(1) - 1)(*args)
 
 
 def test_vmap_size_must_be_positive(digits_task):

@@ -29,10 +29,12 @@ def read_records(workdir):
   return {os.path.basename(p): json.load(open(p)) for p in paths}
 
 
-def sweep_records(workdir, *flags):
+def sweep_records(workdir, *flags, stdout=None):
   result = run_cli("benchmark.run", *SWEEP, f"--workdir={workdir}", *flags,
                    env=forced_cpu_devices(4))
   assert result.returncode == 0, result.stderr[-2000:]
+  if stdout is not None:
+    stdout.append(result.stdout)
   return read_records(workdir)
 
 
@@ -54,8 +56,13 @@ def one_device(tmp_path_factory):
 
 
 def test_four_devices_give_the_records_of_one(one_device, tmp_path):
-  # 6 runs a program over 4 devices: shares of 2, the last one padded.
-  assert_same_metrics(one_device, sweep_records(str(tmp_path)), 4)
+  # 6 runs a program over 4 devices: shares of 2, the last one padded. A
+  # memory limit makes the engine size each device's share first.
+  stdout = []
+  records = sweep_records(str(tmp_path), "--memory_limit_gib=64",
+                          stdout=stdout)
+  assert_same_metrics(one_device, records, 4)
+  assert "device memory: 2 of 2 run(s) vmapped together need" in stdout[0]
 
 
 def test_two_processes_give_the_records_of_one(one_device, tmp_path):
