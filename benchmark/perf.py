@@ -11,8 +11,11 @@ everything withheld, no early stop) of:
 - `sweep (in turn)`: the same runs in one program, one after another
   (`--vmap_size=1`);
 - `loop`: the one-run program called `--runs` times from Python;
-- `big job`: one run at `--runs` times the batch size (the task config's
-  `batch_size`), the "one big job" limit for the same work;
+- `big job`: one run doing `--runs` times the work per update, the "one big
+  job" limit for the same work: `--runs` times the batch (`batch_size`) of
+  a supervised task, `--runs` times the environments (`num_envs`) of an RL
+  one (a purejaxrl-style PPO trained alone at the sweep's total number of
+  environments);
 - `sweep on N device(s)`, for each of `--device_counts`: the faster sweep
   spread over the first N devices (`completion.run_mesh`), with its scaling
   efficiency (throughput on N / (N/N0 x throughput on the first count N0)).
@@ -57,8 +60,13 @@ def peak_memory_bytes() -> int | None:
   return stats.get("peak_bytes_in_use")
 
 
-def big_job_name(name: str, batch_size: int) -> str:
-  return f"{name}{',' if ':' in name else ':'}batch_size={batch_size}"
+# The config value a task's work per update scales with: the big job
+# multiplies it by the number of runs.
+SCALED_BY = ("batch_size", "num_envs")
+
+
+def big_job_name(name: str, key: str, value: int) -> str:
+  return f"{name}{',' if ':' in name else ':'}{key}={value}"
 
 
 def measure_task(name: str, runs: int, updates: int,
@@ -95,12 +103,14 @@ def measure_task(name: str, runs: int, updates: int,
     compiled, args, compile_s, cached = compile_runs(task, runs, vmap_size)
     row(label, runs, timing.time_calls(task, compiled, args), compile_s,
         cached, batch)
-  if "batch_size" in task.config:
-    big = registry.get_task(big_job_name(name, runs * batch),
-                            data_dir=data_dir)
+  scaled = [key for key in SCALED_BY if key in task.config]
+  if scaled:
+    big = registry.get_task(
+        big_job_name(name, scaled[0], runs * task.config[scaled[0]]),
+        data_dir=data_dir)
     compiled, args, compile_s, cached = compile_runs(big, 1, None)
     row("big job", 1, timing.time_calls(big, compiled, args), compile_s,
-        cached, runs * batch)
+        cached, big.recipe.batch_size)
   best = max(("sweep (vmap)", "sweep (in turn)"),
              key=lambda k: rows[k]["examples_per_s"])
   scaling = {}

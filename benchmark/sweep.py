@@ -265,8 +265,9 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
     raise spec.InputError(
         f"unknown matmul precision {settings.matmul_precision!r}; known: "
         f"{', '.join(MATMUL_PRECISIONS)}")
-  # Runs in turn (vmap size 1) have nothing left to cut.
-  program_memory = memory_limit(settings) if vmap_size != 1 else None
+  program_memory = memory_limit(settings)
+  if vmap_size == 1:
+    program_memory = None  # Runs in turn have nothing left to cut.
   adversary_task = task if settings.train_fraction == 1.0 else (
       registry.get_task(settings.task, data_dir=settings.data_dir,
                         train_fraction=settings.train_fraction))

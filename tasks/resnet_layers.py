@@ -13,7 +13,39 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+
+
+def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                   rhs_dilation=None, dimension_numbers=None,
+                   feature_group_count=1, precision=None):
+  """`lax.conv_general_dilated` of NHWC images and an HWIO kernel, computed
+  as shifted slices of the padded images and one matrix product (im2col).
+
+  Why: vmapped over runs whose kernels differ, a convolution becomes a
+  grouped convolution, which GPUs run slowly (BUILD_NOTES); this form
+  becomes a batched matrix product instead. It costs `kh x kw` times the
+  activations' memory. Flax's `nn.Conv(conv_general_dilated=...)` takes
+  it; the parameters are the same as with the default convolution.
+  """
+  del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
+  if (feature_group_count != 1 or any(d != 1 for d in lhs_dilation or ())
+      or any(d != 1 for d in rhs_dilation or ())):
+    raise NotImplementedError("conv_as_matmul: no groups and no dilation")
+  kh, kw, cin, cout = rhs.shape
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw),
+                                      window_strides, padding)
+  x = jnp.pad(lhs, ((0, 0), *padding, (0, 0)))
+  (sh, sw), (height, width) = window_strides, x.shape[1:3]
+  out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
+  # Channels ordered (row, column, input channel): the kernel's own order.
+  patches = jnp.concatenate(
+      [x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+       for i in range(kh) for j in range(kw)], axis=-1)
+  return jnp.einsum("nhwk,ko->nhwo", patches,
+                    rhs.reshape(kh * kw * cin, cout), precision=precision)
 
 
 class ConvBN(nn.Module):
@@ -24,13 +56,14 @@ class ConvBN(nn.Module):
   stride: int = 1
   dtype: Any = jnp.float32
   kernel_init: Any = nn.initializers.lecun_normal()  # Flax's default.
+  conv: Any = None  # The convolution function (None: XLA's own).
 
   @nn.compact
   def __call__(self, x, train: bool):
     x = nn.Conv(self.channels, (self.kernel, self.kernel),
                 strides=(self.stride, self.stride), use_bias=False,
                 kernel_init=self.kernel_init, dtype=self.dtype,
-                name="conv")(x)
+                conv_general_dilated=self.conv, name="conv")(x)
     return nn.BatchNorm(use_running_average=not train, momentum=0.9,
                         dtype=self.dtype, name="bn")(x)
 

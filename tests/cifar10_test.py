@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmark import splitter, sweep
-from tasks import cifar10, recipes, registry
+from tasks import cifar10, recipes, registry, resnet_layers
 from tasks.cifar10 import resnet
 from tasks.spec import InputError
 
@@ -79,6 +79,43 @@ def test_resnet20_structure_and_paths():
       "batch_stats/stage2/block0/shortcut/bn/var",
       "batch_stats/stage3/block0/shortcut/bn/mean",
       "batch_stats/stage3/block0/shortcut/bn/var"]
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [
+    (3, 1, "SAME"), (3, 2, "SAME"), (1, 2, "SAME"), (3, 2, "VALID"),
+    (3, 1, ((1, 1), (2, 0)))])
+def test_convolution_as_matrix_product(kernel, stride, padding):
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.normal(size=(2, 9, 9, 5)), jnp.float32)
+  weights = jnp.asarray(rng.normal(size=(kernel, kernel, 5, 7)), jnp.float32)
+  expected = jax.lax.conv_general_dilated(
+      images, weights, (stride, stride), padding,
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision="highest")
+  got = resnet_layers.conv_as_matmul(images, weights, (stride, stride),
+                                     padding, precision="highest")
+  np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_matmul_conv_switch_keeps_parameters_and_drops_convolutions():
+  # Same parameter tree and outputs; vmapped over runs (a sweep), no
+  # convolution is left, only (batched) matrix products.
+  smoke = cifar10.get_config("resnet20", ["smoke"])
+  matmul = cifar10.get_config("resnet20", ["smoke", "matmul_conv"])
+  assert "conv" not in smoke  # Existing recipes (and originals) unchanged.
+  images = jnp.asarray(np.random.default_rng(1).integers(
+      0, 255, (4, 32, 32, 3)), jnp.uint8)
+  plain = cifar10.make_network("resnet20", smoke)
+  im2col = cifar10.make_network("resnet20", matmul)
+  variables = plain.init(jax.random.key(0), images, train=False)
+  assert jax.tree.structure(variables) == jax.tree.structure(
+      im2col.init(jax.random.key(0), images, train=False))
+  with jax.default_matmul_precision("highest"):
+    np.testing.assert_allclose(im2col.apply(variables, images),
+                               plain.apply(variables, images), atol=1e-4)
+  stacked = jax.tree.map(lambda v: jnp.stack([v, v]), variables)
+  jaxpr = str(jax.make_jaxpr(jax.vmap(
+      lambda v: im2col.apply(v, images)))(stacked))
+  assert "conv_general_dilated" not in jaxpr and "dot_general" in jaxpr
 
 
 def test_recipes():

@@ -234,6 +234,19 @@ def test_perf_script_measures_sweep_loop_big_job_and_scaling(tmp_path):
                         "--replot needs --figure")
 
 
+def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
+  output = tmp_path / "perf.json"
+  result = run_cli("benchmark.perf", "--tasks=cartpole/ppo:smoke", "--runs=2",
+                   "--updates=2", f"--output={output}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  [measured] = json.load(open(output))["results"]
+  rows = {row["measurement"]: row for row in measured["rows"]}
+  frames = measured["batch_size"]  # num_envs x num_steps of one run.
+  assert rows["big job"]["examples_per_s"] == pytest.approx(
+      2 * frames * 2 / rows["big job"]["run_s"], rel=0.01)
+  assert "sweep / big job" in measured["ratios"]
+
+
 def test_throughput_script_measures_each_vmap_size(tmp_path):
   output = tmp_path / "throughput.json"
   result = run_cli("benchmark.throughput", "--task=digits/mlp", "--seeds=3",

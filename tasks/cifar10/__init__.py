@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 from agents import supervised
-from tasks import recipes, spec
+from tasks import recipes, resnet_layers, spec
 from tasks.cifar10 import resnet
 
 MODELS = ("resnet20", "resnet56", "fastnet")
@@ -54,7 +54,8 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   completion sweep is affordable. `fastnet`: batch 512, one-cycle rate (peak
   0.4 at 25%), 10 epochs.
   """
-  recipes.check_switches(f"cifar10/{model}", switches)
+  recipes.check_switches(f"cifar10/{model}", switches,
+                         known=("smoke", "matmul_conv"))
   config = ml_collections.ConfigDict()
   config.blocks_per_stage = {"resnet20": 3, "resnet56": 9}.get(model, 0)
   config.widths = (32, 64, 128, 256) if model == "fastnet" else (16, 32, 64)
@@ -83,6 +84,12 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
     config.train_per_class = 64
     config.test_per_class = 20
     config.dtype = "float32"  # XLA:CPU emulates bfloat16 convolutions slowly.
+  if "matmul_conv" in switches:
+    # Convolutions as im2col matrix products (resnet_layers.conv_as_matmul):
+    # vmapped runs then share batched matrix products instead of grouped
+    # convolutions. Set only when asked, so existing originals' recipes
+    # are unchanged.
+    config.conv = "matmul"
   return config
 
 
@@ -197,10 +204,12 @@ def make_network(model: str, config: ml_collections.ConfigDict):
     raise spec.InputError(f"cifar10/{model}: dtype must be float32 or "
                           f"bfloat16, got {config.dtype!r}")
   dtype = jnp.dtype(config.dtype)
+  conv = (resnet_layers.conv_as_matmul if config.get("conv") == "matmul"
+          else None)
   if model == "fastnet":
-    return resnet.FastNet(tuple(config.widths), dtype=dtype)
+    return resnet.FastNet(tuple(config.widths), dtype=dtype, conv=conv)
   return resnet.CifarResNet(config.blocks_per_stage, tuple(config.widths),
-                            dtype=dtype)
+                            dtype=dtype, conv=conv)
 
 
 def build(model: str, config: ml_collections.ConfigDict,

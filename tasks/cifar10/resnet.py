@@ -11,7 +11,9 @@ Module names are explicit so that split paths read as the architecture:
 Shortcuts are 1x1 projections with batch norm where the shape changes
 (option B); identity elsewhere. `dtype` is the computation's precision
 (parameters and batch-norm statistics stay float32; flax reduces batch-norm
-statistics in float32); logits are float32.
+statistics in float32); logits are float32. `conv` is the convolution
+function (None: XLA's; `resnet_layers.conv_as_matmul` for sweeps of runs
+vmapped together).
 """
 
 from __future__ import annotations
@@ -35,20 +37,22 @@ class BasicBlock(nn.Module):
   channels: int
   stride: int = 1
   dtype: Any = jnp.float32
+  conv: Any = None
 
   @nn.compact
   def __call__(self, x, train: bool):
     norm = functools.partial(nn.BatchNorm, use_running_average=not train,
                              momentum=0.9, dtype=self.dtype)
     conv = functools.partial(nn.Conv, kernel_size=(3, 3), use_bias=False,
-                             dtype=self.dtype)
+                             dtype=self.dtype,
+                             conv_general_dilated=self.conv)
     y = conv(self.channels, strides=(self.stride, self.stride),
              name="conv1")(x)
     y = nn.relu(norm(name="bn1")(y))
     y = conv(self.channels, name="conv2")(y)
     y = norm(name="bn2")(y)
     if self.stride != 1 or x.shape[-1] != self.channels:
-      x = ConvBN(self.channels, 1, self.stride, self.dtype,
+      x = ConvBN(self.channels, 1, self.stride, self.dtype, conv=self.conv,
                  name="shortcut")(x, train)
     return nn.relu(x + y)
 
@@ -60,14 +64,16 @@ class CifarResNet(nn.Module):
   widths: tuple[int, int, int] = (16, 32, 64)
   num_classes: int = 10
   dtype: Any = jnp.float32
+  conv: Any = None
 
   @nn.compact
   def __call__(self, images, train: bool = False):
     x = standardise(images, MEAN, STD, self.dtype)
-    x = nn.relu(ConvBN(self.widths[0], dtype=self.dtype, name="stem")(x,
-                                                                     train))
+    x = nn.relu(ConvBN(self.widths[0], dtype=self.dtype, conv=self.conv,
+                       name="stem")(x, train))
+    block = functools.partial(BasicBlock, conv=self.conv)
     for i, width in enumerate(self.widths):
-      x = Stage(BasicBlock, width, self.blocks_per_stage, 1 if i == 0 else 2,
+      x = Stage(block, width, self.blocks_per_stage, 1 if i == 0 else 2,
                 self.dtype, name=f"stage{i + 1}")(x, train)
     x = jnp.mean(x, axis=(1, 2))
     return nn.Dense(self.num_classes, dtype=self.dtype,
@@ -85,17 +91,20 @@ class FastNet(nn.Module):
   widths: tuple[int, int, int, int] = (32, 64, 128, 256)
   num_classes: int = 10
   dtype: Any = jnp.float32
+  conv: Any = None
 
   @nn.compact
   def __call__(self, images, train: bool = False):
     x = standardise(images, MEAN, STD, self.dtype)
-    x = nn.relu(ConvBN(self.widths[0], dtype=self.dtype, name="stem")(x,
-                                                                     train))
+    x = nn.relu(ConvBN(self.widths[0], dtype=self.dtype, conv=self.conv,
+                       name="stem")(x, train))
     for i, width in enumerate(self.widths[1:], start=1):
-      x = nn.relu(ConvBN(width, dtype=self.dtype, name=f"stage{i}")(x, train))
+      x = nn.relu(ConvBN(width, dtype=self.dtype, conv=self.conv,
+                         name=f"stage{i}")(x, train))
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
       if i in (1, 3):
-        x = BasicBlock(width, dtype=self.dtype, name=f"residual{i}")(x, train)
+        x = BasicBlock(width, dtype=self.dtype, conv=self.conv,
+                       name=f"residual{i}")(x, train)
     x = jnp.max(x, axis=(1, 2))
     return nn.Dense(self.num_classes, dtype=self.dtype,
                     name="head")(x).astype(jnp.float32)
