@@ -207,7 +207,8 @@ def test_runs_too_large_for_memory_are_vmapped_in_chunks(digits_task,
   with pytest.raises(spec.InputError, match="one run needs .* MiB of device "
                      "memory; .* MiB is available"):
     completion.make_batched_completion(
-        digits_task, budget, memory_limit_bytes=needs(1) - 1)(*args)
+        digits_task, budget, vmap_size=1,
+        memory_limit_bytes=needs(1) - 1)(*args)
 
 
 def test_vmap_size_must_be_positive(digits_task):

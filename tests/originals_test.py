@@ -55,7 +55,7 @@ def test_progress_of_another_training_or_corrupt_is_refused(monkeypatch,
 
 def test_time_limit_pauses_at_a_segment_boundary(tmp_path):
   # A limit of 0 s pauses as soon as the pace is known: after one segment.
-  task = registry.get_task("cartpole/ppo:smoke")
+  task = registry.get_task("digits/mlp:num_updates=40")
   whole = originals_lib.train_originals(task, str(tmp_path / "whole"), [0])
   workdir = str(tmp_path / "paused")
   with pytest.raises(originals_lib.Paused,
