@@ -36,6 +36,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 from scipy import stats
 
+from benchmark import board as board_lib
 from benchmark import leaderboard
 from benchmark import records as records_lib
 from benchmark import splitter, storage
@@ -266,7 +267,7 @@ def select_group(records: Sequence[dict[str, Any]],
   Raises:
     InputError: no records, or none of `variant`.
   """
-  groups = leaderboard.sweep_groups(records)
+  groups = board_lib.sweep_groups(records)
   if not groups:
     raise InputError("no records to analyse")
   keys = sorted(groups)

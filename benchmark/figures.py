@@ -1,10 +1,13 @@
-"""Figures: hardness curves from records alone, and throughput bars from
+"""Figures: hardness curves from records alone, the leaderboard's Pareto and
+interval views from its board (`benchmark.board`), and throughput bars from
 `benchmark.perf` results.
 
-One panel per procedure; in each, one line per split: the IQM hardness at
-each alpha of the records' grid with its 95% interval as a band. Censored
-points (some seed never recovered) are drawn hollow. A dashed line marks
-hardness 1 (training from scratch); the axis is logarithmic above 0.1.
+Hardness curves: one panel per procedure; in each, one line per split: the
+IQM hardness at each alpha of the records' grid with its 95% interval as a
+band. Censored points (some seed never recovered) are drawn hollow. A dashed
+line marks hardness 1 (training from scratch); the axis is logarithmic above
+0.1. Every figure is saved without a timestamp: the same input gives the
+same bytes.
 
     python -m benchmark.figures --task=fashion_mnist/cnn --workdir=results
 """
@@ -84,6 +87,102 @@ def hardness_curves(records: Sequence[dict[str, Any]], output: str,
   figure.savefig(output, dpi=120, metadata={"Software": None})
   plt.close(figure)
   return output
+
+
+def _pyplot():
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _save(figure, output: str) -> str:
+  figure.tight_layout()
+  figure.savefig(output, dpi=120, metadata={"Software": None})
+  figure.clear()
+  _pyplot().close(figure)
+  return output
+
+
+def _security_points(entry: dict[str, Any], alpha_key: str):
+  """(split, share, security cell, pareto) of rows with a security."""
+  return [(row["split"], row["share"], row["by_alpha"][alpha_key]["security"],
+           row.get("pareto", False)) for row in entry["rows"]
+          if row["by_alpha"][alpha_key]["security"] is not None]
+
+
+def pareto(entry: dict[str, Any], alpha_key: str, output: str) -> str:
+  """Security against share withheld for one board entry (PNG): each split
+  a point with its 95% interval, hollow where censored; the frontier (no
+  split withholds less and is harder) joined by a line and labelled."""
+  plt = _pyplot()
+  points = _security_points(entry, alpha_key)
+  if not points:
+    raise InputError(f"{entry['id']}: no split has a security value")
+  figure, axis = plt.subplots(figsize=(7, 4.5))
+  for name, share, cell, on_front in points:
+    colour = "tab:red" if on_front else "tab:blue"
+    axis.errorbar([share], [cell["iqm"]],
+                  yerr=[[cell["iqm"] - cell["lo"]], [cell["hi"] - cell["iqm"]]],
+                  fmt="o", color=colour, ecolor=colour, alpha=0.8,
+                  markerfacecolor="none" if cell["censored"] else colour,
+                  capsize=2, linewidth=1)
+    if on_front:
+      axis.annotate(name, (share, cell["iqm"]), fontsize="x-small",
+                    xytext=(4, 4), textcoords="offset points")
+  front = sorted((share, cell["iqm"]) for _, share, cell, on in points if on)
+  axis.step([s for s, _ in front], [v for _, v in front], where="post",
+            color="tab:red", linewidth=1, label="Pareto frontier")
+  axis.axhline(1.0, color="grey", linestyle="--", linewidth=1,
+               label="training from scratch")
+  axis.set_xscale("log")
+  axis.set_yscale("symlog", linthresh=0.1)
+  axis.set_xlabel("share of parameters withheld")
+  axis.set_ylabel(f"security at alpha = {alpha_key} (min IQM over procedures)")
+  axis.set_title(f"{entry['task']} ({entry['variant']}); hollow: censored",
+                 fontsize="medium")
+  axis.legend(fontsize="small", loc="best")
+  return _save(figure, output)
+
+
+def security_intervals(entry: dict[str, Any], alpha_key: str,
+                       output: str) -> str:
+  """IQM hardness with 95% interval bars, one row per split in rank order
+  and one marker per procedure (PNG); the security is the leftmost."""
+  plt = _pyplot()
+  rows = entry["rows"]
+  procedures = entry["procedures"]
+  figure, axis = plt.subplots(figsize=(8, 0.28 * len(rows) + 1.4))
+  colours = plt.get_cmap("tab10")(range(len(procedures)))
+  offsets = [(i - (len(procedures) - 1) / 2) * 0.15
+             for i in range(len(procedures))]
+  for colour, offset, procedure in zip(colours, offsets, procedures):
+    ys, values, errors, hollow = [], [], [[], []], []
+    for y, row in enumerate(rows):
+      cell = row["by_alpha"][alpha_key]["cells"].get(procedure)
+      if cell is None:
+        continue
+      ys.append(y + offset)
+      values.append(cell["iqm"])
+      errors[0].append(cell["iqm"] - cell["lo"])
+      errors[1].append(cell["hi"] - cell["iqm"])
+      hollow.append(cell["censored"] > 0)
+    axis.errorbar(values, ys, xerr=errors, fmt="none", ecolor=colour,
+                  linewidth=1, alpha=0.7)
+    axis.scatter(values, ys, s=14,
+                 facecolors=["none" if h else colour for h in hollow],
+                 edgecolors=[colour] * len(values))
+    axis.scatter([], [], s=14, color=colour, label=procedure)  # Legend.
+  axis.set_yticks(range(len(rows)), [row["split"] for row in rows],
+                  fontsize="small")
+  axis.invert_yaxis()
+  axis.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+  axis.set_xscale("symlog", linthresh=0.1)
+  axis.set_xlabel(f"MC-hardness at alpha = {alpha_key} (IQM, 95% interval; "
+                  "hollow: censored)")
+  axis.set_title(f"{entry['task']} ({entry['variant']})", fontsize="medium")
+  axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
+  return _save(figure, output)
 
 
 def throughput_bars(results: Sequence[dict[str, Any]], output: str) -> str:

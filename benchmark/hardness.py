@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 from scipy import stats
 
+from benchmark import statistics
 from tasks.spec import InputError
 
 
@@ -107,15 +108,12 @@ def interval_estimates(values: Sequence[float], reps: int = 2000,
   rliable's stratified bootstrap resamples runs within each task; with the
   single task of a record it is the ordinary bootstrap over runs, which
   scipy computes vectorised (rliable's resampling loop took 0.8 s a call).
-  IQM is rliable's: the 25%-trimmed mean.
+  IQM is rliable's: the 25%-trimmed mean (`statistics.iqm`).
   """
   scores = np.asarray(values, np.float64)
-
-  def iqm(x, axis=-1):
-    return stats.trim_mean(x, 0.25, axis=axis)
-
-  result = {"median": float(np.median(scores)), "iqm": float(iqm(scores))}
-  for name, statistic in (("median", np.median), ("iqm", iqm)):
+  result = {"median": float(np.median(scores)),
+            "iqm": float(statistics.iqm(scores))}
+  for name, statistic in (("median", np.median), ("iqm", statistics.iqm)):
     if len(scores) < 2 or np.all(scores == scores[0]):
       interval = [result[name], result[name]]
     else:

@@ -1,4 +1,18 @@
-"""Leaderboard tables computed from records alone.
+"""Leaderboards computed from records alone: tables, the public page, figures.
+
+    python -m benchmark.leaderboard                  # rebuild results/
+    python -m benchmark.leaderboard --workdir=DIR    # another results folder
+
+rebuilds, deterministically (same records, same bytes): `LEADERBOARD.md`
+(one table per task and variant ranked by security at alpha = 0.99, with
+intervals, share withheld, Pareto marks, P(harder than next) and links to
+the records; then the splits several tasks share), `site/index.html` (the
+same, sortable and filterable, with the figures), and under `leaderboard/`
+each task's tables at every alpha and its figures. Only records measured
+against the folder's published originals count; any other record, and any
+invalid or edited one, is named and makes the command exit 1.
+
+The per-task tables (`build`, `write`, also rebuilt by every sweep):
 
 For each task and adversary variant, one markdown table per alpha: one row per
 split with the share of parameters withheld, the hardness (IQM and its 95%
@@ -11,10 +25,14 @@ the budget) is shown as `>x`; `c=k/n` counts the censored seeds.
 from __future__ import annotations
 
 import collections
+import glob
 import math
+import os
 import sys
 from typing import Any, Sequence
 
+from benchmark import board as board_lib
+from benchmark import originals as originals_lib
 from benchmark import records as records_lib
 from benchmark import storage
 from tasks.spec import InputError
@@ -42,18 +60,6 @@ def summary_at(record: dict[str, Any], alpha: float) -> dict[str, Any] | None:
                if math.isclose(row["alpha"], alpha)), None)
 
 
-def sweep_groups(
-    records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], list]:
-  """Records by (task, adversary variant, originals hash): one sweep each,
-  its records in content-hash order so that outputs are deterministic."""
-  groups = collections.defaultdict(list)
-  for record in records:
-    groups[(record["task"], record["adversary"]["variant"],
-            record["originals_sha256"])].append(record)
-  return {key: sorted(group, key=lambda r: r["content_sha256"])
-          for key, group in groups.items()}
-
-
 def _rows_by_alpha(group: Sequence[dict[str, Any]]):
   procedures = sorted({r["procedure"]["name"] for r in group})
   splits: dict[str, dict[str, dict]] = collections.defaultdict(dict)
@@ -61,20 +67,6 @@ def _rows_by_alpha(group: Sequence[dict[str, Any]]):
     splits[record["split"]["name"]][record["procedure"]["name"]] = record
   alphas = sorted({a for r in group for a in r["alphas"]})
   return procedures, splits, alphas
-
-
-def trajectory_access_line(group: Sequence[dict[str, Any]]) -> str:
-  """What the trajectory-access adversary was given and what it cost, which
-  the hardness values (RL cost after the warm start) do not include."""
-  adversary = group[0]["adversary"]
-  warm = adversary["warm_start"]
-  costs = sorted(c for r in group for c in r["adversary"]["warm_start"]
-                 ["cost_per_seed"])
-  cloning = warm.get("behaviour_cloning_updates")
-  return (f"Trajectory access: {adversary['trajectory_episodes']} episodes of "
-          f"the original agent per run, costing {costs[0]:g}-{costs[-1]:g} "
-          f"{warm['cost_unit']} (not included in the hardness below)" +
-          (f", then {cloning} behaviour-cloning updates." if cloning else "."))
 
 
 def task_tables(group: Sequence[dict[str, Any]]) -> str:
@@ -89,7 +81,7 @@ def task_tables(group: Sequence[dict[str, Any]]) -> str:
          f"{first['budget']['cost']} {first['budget']['cost_unit']}; "
          f"seeds per cell: {len(first['seeds'])}.", ""]
   if "warm_start" in first["adversary"]:
-    out += [trajectory_access_line(group), ""]
+    out += [board_lib.trajectory_access_line(group), ""]
   for alpha in alphas:
     rows = []
     for split_name, by_procedure in splits.items():
@@ -127,7 +119,7 @@ def build(records: Sequence[dict[str, Any]]) -> str:
            "interval] over seeds. Security = min over procedures. Generated "
            "from records by `python -m benchmark.leaderboard`; do not edit.",
            ""]
-  for _, group in sorted(sweep_groups(records).items()):
+  for _, group in sorted(board_lib.sweep_groups(records).items()):
     parts.append(task_tables(group))
   return "\n".join(parts)
 
@@ -150,17 +142,198 @@ def write(records_dir: str, output: str) -> tuple[str, list[str]]:
   return markdown, bad
 
 
+def _interval(cell: dict[str, Any]) -> str:
+  text = f"{cell['iqm']:.3f} [{cell['lo']:.3f}, {cell['hi']:.3f}]"
+  if cell["censored"]:
+    text = ">" + text + f" c={cell['censored']}/{cell['seeds']}"
+  return text
+
+
+def _security_text(at_alpha: dict[str, Any] | None) -> str:
+  security = at_alpha and at_alpha["security"]
+  if not security:
+    return "n/a"
+  return f"{_interval(security)} ({security['procedure']})"
+
+
+def entry_markdown(entry: dict[str, Any], alpha: float,
+                   also: Sequence[float]) -> list[str]:
+  """One board entry as a markdown table ranked by security at `alpha`,
+  with the security at the `also` alphas beside it."""
+  key = board_lib.alpha_key(alpha)
+  procedures = entry["procedures"]
+  heading = entry["task"] + (f" — variant `{entry['variant']}`"
+                             if entry["variant"] else "")
+  out = [f"## {heading}", "", entry["summary"] + ".", ""]
+  if entry["figures"]:
+    out += [" · ".join(f"[{f['title']}]({f['src']})"
+                       for f in entry["figures"]), ""]
+  out += ["| rank | split | withheld | " + " | ".join(procedures) +
+          f" | security α={alpha:g} | " +
+          "".join(f"security α={a:g} | " for a in also) +
+          "Pareto | P(harder than next) | records |",
+          "|---:|---|---:|" + "---|" * len(procedures) + "---|" * len(also) +
+          "---|:-:|---:|---|"]
+  for row in entry["rows"]:
+    at = row["by_alpha"][key]
+    withheld = f"{row['share']:.2%}" + (
+        f" ({row['withheld']:,})" if row["withheld"] is not None else
+        f" (mean of {len(row.get('tasks', []))} tasks)")
+    cells = [_interval(at["cells"][p]) if at["cells"].get(p) else "—"
+             for p in procedures]
+    links = " ".join(f"[{p}]({link})" for p, link in row["records"].items())
+    out.append(
+        f"| {at['rank']} | {row['split']} | {withheld} | " +
+        " | ".join(cells) + f" | {_security_text(at)} | " +
+        "".join(f"{_security_text(row['by_alpha'].get(board_lib.alpha_key(a)))} | "
+                for a in also) +
+        ("★" if row["pareto"] else "") + " | " +
+        (f"{at['p_next']:.2f}" if at["p_next"] is not None else "—") +
+        f" | {links or '—'} |")
+  out.append("")
+  return out
+
+
+def board_markdown(board: dict[str, Any]) -> str:
+  """`LEADERBOARD.md`: one table per task and variant, then the splits
+  shared by several tasks."""
+  alpha = board["alpha"]
+  also = [a for a in board["alphas"] if a != alpha and a >= 0.9]
+  entries = board["tasks"] + ([board["cross_task"]]
+                              if board["cross_task"] else [])
+  out = [f"# {board['title']}", "", board["note"], "",
+         "Ranked by security at alpha = " + f"{alpha:g}. Rebuilt from the "
+         "records alone by `python -m benchmark.leaderboard`; do not edit. "
+         "The same tables, sortable and filterable, with every figure: "
+         "[site/index.html](site/index.html). Every alpha of each task: "
+         "`leaderboard/<task>.md`. How to submit a split scheme: README, "
+         "*Contributing a split scheme*.", ""]
+  for entry in entries:
+    out += entry_markdown(entry, alpha, also)
+  return "\n".join(out)
+
+
+def published_only(records: Sequence[dict[str, Any]], workdir: str
+                   ) -> tuple[list[dict[str, Any]], list[str]]:
+  """The records measured against the originals `workdir` publishes
+  (`originals.published_manifests`), and one error line per other record.
+  """
+  published, good, bad = {}, [], []
+  for record in records:
+    slug = originals_lib.task_slug(record["task"])
+    if slug not in published:
+      manifests = originals_lib.published_manifests(workdir, slug)
+      published[slug] = manifests and originals_lib.originals_hash(
+          [m["content_sha256"] for m in manifests])
+    where = board_lib.record_link(record, "")
+    if not published[slug]:
+      bad.append(f"record {where}: {record['task']} has no published "
+                 f"originals (no manifest in "
+                 f"{os.path.join(workdir, 'originals', slug)})")
+    elif record["originals_sha256"] != published[slug]:
+      bad.append(f"record {where} was measured against originals "
+                 f"{record['originals_sha256'][:12]}, not the published "
+                 f"{published[slug][:12]}")
+    else:
+      good.append(record)
+  return good, bad
+
+
+def _relinked(board: dict[str, Any], prefix: str) -> dict[str, Any]:
+  """The board with every link to the results folder behind `prefix`."""
+  def entry(e):
+    return {**e, "figures": [{**f, "src": prefix + f["src"]}
+                             for f in e["figures"]],
+            "rows": [{**r, "records": {p: prefix + link for p, link in
+                                       r["records"].items()}}
+                     for r in e["rows"]]}
+  return {**board, "tasks": [entry(e) for e in board["tasks"]],
+          "cross_task": board["cross_task"] and entry(board["cross_task"])}
+
+
+def _draw_figures(entry: dict[str, Any], group: Sequence[dict[str, Any]],
+                  workdir: str, alpha: float) -> None:
+  """Draws one entry's figures under `workdir/leaderboard/` and lists them
+  in the entry (links relative to `workdir`)."""
+  from benchmark import figures  # pylint: disable=g-import-not-at-top
+  stem = f"{originals_lib.task_slug(entry['task'])}_{entry['variant']}"
+  key = board_lib.alpha_key(alpha)
+  drawn = [("Hardness vs alpha", f"{stem}.png",
+            lambda path: figures.hardness_curves(group, path)),
+           (f"Pareto view at alpha = {key}", f"{stem}_pareto.png",
+            lambda path: figures.pareto(entry, key, path)),
+           (f"IQM with 95% intervals at alpha = {key}", f"{stem}_intervals.png",
+            lambda path: figures.security_intervals(entry, key, path))]
+  for title, name, draw in drawn:
+    draw(os.path.join(workdir, "leaderboard", name))
+    entry["figures"].append({"title": title, "src": f"leaderboard/{name}"})
+
+
+def build_all(workdir: str) -> tuple[list[str], list[str]]:
+  """Rebuilds every output of a results folder from its records alone.
+
+  Writes `LEADERBOARD.md`, `site/index.html`, and under `leaderboard/` each
+  task's tables at every alpha and its figures. Records that are invalid,
+  edited, or measured against originals other than the published ones are
+  left out and reported. Deterministic: the same records give the same
+  bytes.
+
+  Returns:
+    The paths written, and one error line per record left out.
+
+  Raises:
+    InputError: no valid record at all.
+  """
+  from benchmark import site  # pylint: disable=g-import-not-at-top
+  records, bad = [], []
+  for directory in sorted(glob.glob(os.path.join(workdir, "records", "*"))):
+    good, invalid = records_lib.read_all(directory)
+    records += good
+    bad += invalid
+  records, refused = published_only(records, workdir)
+  bad += refused
+  if not records:
+    raise InputError(f"no valid record under {workdir}/records" +
+                     (f"; {bad[0]}" if bad else ""))
+  written = []
+  by_task = collections.defaultdict(list)
+  for record in records:
+    by_task[originals_lib.task_slug(record["task"])].append(record)
+  for slug, task_records in sorted(by_task.items()):
+    path = os.path.join(workdir, "leaderboard", f"{slug}.md")
+    storage.write_text_atomic(path, build(task_records) + "\n")
+    written.append(path)
+  board = board_lib.build(records)
+  groups = [group for _, group in sorted(board_lib.sweep_groups(
+      records).items())]
+  for entry, group in zip(board["tasks"], groups):
+    _draw_figures(entry, group, workdir, board["alpha"])
+    written += [os.path.join(workdir, f["src"]) for f in entry["figures"]]
+  path = os.path.join(workdir, "LEADERBOARD.md")
+  storage.write_text_atomic(path, board_markdown(board) + "\n")
+  written.append(path)
+  written.append(site.write(_relinked(board, "../"),
+                            os.path.join(workdir, "site", "index.html")))
+  return written, bad
+
+
 def main(argv):
-  """`python -m benchmark.leaderboard --task=T --workdir=DIR` (or
-  `--records=DIR --output=FILE`): rebuilds a leaderboard from records."""
+  """`python -m benchmark.leaderboard [--workdir=results]`: rebuilds every
+  output of a results folder; with `--task`, only that task's tables."""
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
-  from benchmark import sweep  # pylint: disable=g-import-not-at-top
   values = flags.FLAGS
-  source = values.records or sweep.records_dir(values.workdir, values.task)
-  output = values.output or sweep.leaderboard_path(values.workdir, values.task)
-  markdown, bad = write(source, output)
-  print(markdown)
+  if values.task:
+    slug = originals_lib.task_slug(values.task)
+    markdown, bad = write(os.path.join(values.workdir, "records", slug),
+                          os.path.join(values.workdir, "leaderboard",
+                                       f"{slug}.md"))
+    print(markdown)
+  else:
+    written, bad = build_all(values.workdir)
+    print(f"{len(written)} file(s) written, among them "
+          f"{os.path.join(values.workdir, 'LEADERBOARD.md')} and "
+          f"{os.path.join(values.workdir, 'site', 'index.html')}")
   for line in bad:
     print(f"mcbench: invalid record left out: {line}", file=sys.stderr)
   if bad:
@@ -170,9 +343,9 @@ def main(argv):
 if __name__ == "__main__":
   from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
   from benchmark import cli  # pylint: disable=g-import-not-at-top
-  cli.define_task_flags()
-  absl_flags.DEFINE_string("records", None, "Folder of records (default: "
-                           "WORKDIR/records/<task>).")
-  absl_flags.DEFINE_string("output", None, "Markdown file to write (default: "
-                           "WORKDIR/leaderboard/<task>.md).")
+  absl_flags.DEFINE_string("workdir", "results",
+                           "Results folder (records/, originals/); the "
+                           "outputs are written beside them.")
+  absl_flags.DEFINE_string("task", None, "Only rebuild this task's tables "
+                           "(WORKDIR/leaderboard/<task>.md).")
   cli.run(main)

@@ -308,3 +308,22 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
     log(f"original {task.name} seed {seed}: {task.performance_name} "
         f"{found[seed].p_star:.4f}, sha256 {found[seed].content_hash[:12]}")
   return [found[seed] for seed in range(num)]
+
+
+def published_manifests(workdir: str, slug: str) -> list[dict]:
+  """The manifests of the originals a workdir holds for a task (by its slug),
+  in seed order: the originals its records must have been measured against.
+  Interrupted trainings (no manifest) are not published."""
+  directory = os.path.join(workdir, "originals", slug)
+  seeds = sorted(int(m.group(1)) for m in (
+      re.fullmatch(r"seed-(\d+)", entry) for entry in
+      (os.listdir(directory) if os.path.isdir(directory) else [])) if m)
+  paths = [os.path.join(directory, f"seed-{seed}", "manifest.json")
+           for seed in seeds]
+  return [storage.read_json(path) for path in paths if os.path.isfile(path)]
+
+
+def originals_hash(content_hashes: list[str]) -> str:
+  """The hash that names a set of originals in records: sha256 of the JSON
+  list of their content hashes, in seed order."""
+  return storage.json_hash(list(content_hashes))

@@ -111,7 +111,7 @@ def precision_label(settings: SweepSettings) -> str:
 
 
 def originals_hash(originals: Sequence[originals_lib.Original]) -> str:
-  return storage.json_hash([o.content_hash for o in originals])
+  return originals_lib.originals_hash([o.content_hash for o in originals])
 
 
 def reference(task: spec.Task, originals: Sequence[originals_lib.Original],

@@ -3,10 +3,13 @@
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from benchmark import leaderboard, records, storage, sweep
+from conftest import ROOT
 from tasks.spec import InputError
 
 
@@ -109,3 +112,34 @@ def test_matmul_precision_is_a_variant_and_in_provenance(digits_workdir):
   assert program["jobs"] == 1 and program["wall_time_s"] > 0
   with pytest.raises(InputError, match="unknown matmul precision 'fp8'"):
     sweep.run_sweep(dataclasses.replace(settings, matmul_precision="fp8"))
+
+
+WRITER = """
+import json, sys
+from benchmark import records
+template, out_dir, writer = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+body = {k: v for k, v in template.items() if k not in ("schema", "content_sha256")}
+for i in range(12):
+  # Twelve records of its own, and the same shared one again and again.
+  for name in (f"w{writer}-{i}", "shared"):
+    records.write(out_dir, records.finalise(
+        {**body, "split": {**body["split"], "name": name}}))
+"""
+
+
+def test_concurrent_writers_lose_nothing(sweep_result, tmp_path):
+  """Four processes writing into one records folder at once: every record
+  arrives whole, none is lost, no temporary file is left."""
+  template = tmp_path / "template.json"
+  template.write_text(open(sweep_result["records"][0]).read())
+  out_dir = tmp_path / "records"
+  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+  writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(template),
+                               str(out_dir), str(w)], env=env, cwd=ROOT)
+             for w in range(4)]
+  assert [w.wait(timeout=300) for w in writers] == [0] * 4
+  good, bad = records.read_all(str(out_dir))
+  assert not bad
+  assert sorted(r["split"]["name"] for r in good) == sorted(
+      [f"w{w}-{i}" for w in range(4) for i in range(12)] + ["shared"])
+  assert all(name.endswith(".json") for name in os.listdir(out_dir))

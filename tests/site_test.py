@@ -1,0 +1,474 @@
+"""The static leaderboard page: its HTML, and its behaviour in a real browser.
+
+The browser tests open the page from `file://` in Debian's headless Chromium
+(driven by Playwright; no browser is downloaded) and click through it: sorting,
+filters, the alpha select. They are skipped only when /usr/bin/chromium is
+missing (`make test` installs it).
+"""
+
+import copy
+import html.parser
+import json
+import os
+import shutil
+
+import pytest
+
+from benchmark import site
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-quic", "--no-first-run",
+                 "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOT = "/tmp/site_screenshot.png"
+
+A = "cifar10-fastnet--data1-budget1-init-ft0.04"
+B = "fashion_mnist-cnn--default"
+EVIL = "conv</script><b>bold</b><!--<script>"
+
+
+def summary(iqm, lo, hi, censored=0, seeds=3, **extra):
+  return {"iqm": iqm, "lo": lo, "hi": hi, "censored": censored,
+          "seeds": seeds, **extra}
+
+
+def cell(iqm, lo, hi, censored=0):
+  return summary(iqm, lo, hi, censored, median=iqm)
+
+
+def at(rank, security, cells, p_next):
+  return {"rank": rank, "security": security, "cells": cells,
+          "p_next": p_next}
+
+
+def row(split, share, withheld, pareto, records, by_alpha):
+  return {"split": split, "share": share, "withheld": withheld,
+          "pareto": pareto, "records": records, "by_alpha": by_alpha}
+
+
+def make_board():
+  """Two task entries and the cross-task summary, two alphas."""
+  rec = lambda s, p: f"../records/cifar10-fastnet/{s}__{p}__x.json"
+  task_a = {
+      "id": A, "task": "cifar10/fastnet",
+      "variant": "data1-budget1-init-ft0.04",
+      "summary": ("3 originals (P* = 0.84, 0.85, 0.83; P0 = 0.1); budget "
+                  "9,770 updates; 3 seeds per cell"),
+      "procedures": ["T1", "T2", "T3", "T4"],
+      "figures": [{"title": "Hardness vs alpha", "src": "figures/a_curves.png"},
+                  {"title": "Security vs share", "src": "figures/a_pareto.png"}],
+      "rows": [
+          row("first.4", 0.0123, 1234, True,
+              {"T1": rec("first.4", "T1"), "T2": rec("first.4", "T2")}, {
+                  "0.99": at(1, summary(0.78, 0.70, 0.90, procedure="T2"), {
+                      "T1": cell(0.95, 0.80, 1.10, censored=1),
+                      "T2": cell(0.78, 0.70, 0.90),
+                      "T3": cell(0.81, 0.75, 0.88), "T4": None}, 0.83),
+                  "0.9": at(2, summary(0.52, 0.41, 0.60, procedure="T2"), {
+                      "T1": cell(0.61, 0.55, 0.70),
+                      "T2": cell(0.52, 0.41, 0.60),
+                      "T3": cell(0.58, 0.50, 0.66), "T4": None}, 0.64)}),
+          row("last.2", 0.25, 25000, True, {"T1": rec("last.2", "T1")}, {
+              "0.99": at(2, summary(0.60, 0.52, 0.69, procedure="T3"), {
+                  "T1": cell(0.72, 0.66, 0.80), "T2": cell(0.65, 0.60, 0.71),
+                  "T3": cell(0.60, 0.52, 0.69),
+                  "T4": cell(0.70, 0.62, 0.75)}, 0.71),
+              "0.9": at(1, summary(0.57, 0.50, 0.63, procedure="T3"), {
+                  "T1": cell(0.66, 0.60, 0.71), "T2": cell(0.59, 0.55, 0.64),
+                  "T3": cell(0.57, 0.50, 0.63),
+                  "T4": cell(0.62, 0.58, 0.69)}, 0.58)}),
+          row("types.bias", 0.001, 100, False, {}, {
+              "0.99": at(3, summary(0.45, 0.30, 0.51, procedure="T1"), {
+                  "T1": cell(0.45, 0.30, 0.51), "T2": cell(0.48, 0.41, 0.55),
+                  "T3": cell(0.50, 0.44, 0.57),
+                  "T4": cell(0.46, 0.40, 0.52)}, 0.66),
+              "0.9": at(4, summary(0.20, 0.12, 0.27, procedure="T1"), {
+                  "T1": cell(0.20, 0.12, 0.27), "T2": cell(0.22, 0.18, 0.30),
+                  "T3": cell(0.25, 0.20, 0.31),
+                  "T4": cell(0.21, 0.17, 0.26)}, None)}),
+          row("layer.conv1", 0.05, 5000, False, {}, {
+              "0.99": at(4, summary(0.30, 0.22, 0.38, procedure="T4"), {
+                  "T1": cell(0.40, 0.33, 0.47), "T2": cell(0.35, 0.30, 0.41),
+                  "T3": cell(0.33, 0.25, 0.40),
+                  "T4": cell(0.30, 0.22, 0.38)}, None),
+              "0.9": at(3, summary(0.31, 0.25, 0.37, procedure="T4"), {
+                  "T1": cell(0.41, 0.35, 0.49), "T2": cell(0.36, 0.31, 0.42),
+                  "T3": cell(0.33, 0.28, 0.39),
+                  "T4": cell(0.31, 0.25, 0.37)}, 0.77)}),
+          row("random.0.5", 0.5, 50000, False, {}, {
+              "0.99": at(None, None, {"T1": None, "T2": None, "T3": None,
+                                      "T4": None}, None),
+              "0.9": at(None, None, {"T1": None, "T2": None, "T3": None,
+                                     "T4": None}, None)}),
+      ]}
+  task_b = {
+      "id": B, "task": "fashion_mnist/cnn", "variant": "default",
+      "summary": "3 originals (P* = 0.91, 0.91, 0.90; P0 = 0.1); budget "
+                 "4,680 updates; 5 seeds per cell",
+      "procedures": ["T1", "T2"],
+      "figures": [{"title": "Hardness vs alpha", "src": "figures/b.png"}],
+      "rows": [
+          row(split, share, withheld, pareto, {}, {
+              key: at(rank, summary(v, v - 0.1, v + 0.1, procedure="T1",
+                                    seeds=5),
+                      {"T1": cell(v, v - 0.1, v + 0.1),
+                       "T2": cell(v + 0.05, v - 0.05, v + 0.15)}, p)
+              for key, rank, v, p in ranks})
+          for split, share, withheld, pareto, ranks in [
+              (EVIL, 0.4, 40000, True,
+               [("0.99", 1, 0.9, 0.9), ("0.9", 1, 0.7, 0.6)]),
+              ("dense.0", 0.3, 30000, False,
+               [("0.99", 2, 0.5, 0.7), ("0.9", 3, 0.3, None)]),
+              ("bias", 0.01, 1000, True,
+               [("0.99", 3, 0.3, 0.6), ("0.9", 2, 0.4, 0.55)]),
+              ("all.1", 0.02, 2000, False,
+               [("0.99", 4, 0.1, None), ("0.9", 4, 0.05, None)]),
+          ]]}
+  cross = {
+      "id": "cross-task", "task": "across tasks", "variant": "",
+      "summary": "Mean rank over 2 tasks", "procedures": ["T1", "T2"],
+      "figures": [],
+      "rows": [row(s, share, round(share * 61706), False, {}, {
+          k: at(rank, summary(v, v - 0.1, v + 0.1, procedure="T1"),
+                {"T1": cell(v, v - 0.1, v + 0.1), "T2": None}, None)
+          for k in ("0.99", "0.9")})
+               for s, share, rank, v in [("first", 0.1, 1, 0.8),
+                                         ("last", 0.2, 2, 0.6),
+                                         ("types", 0.3, 3, 0.4)]]}
+  return {"title": "mcbench leaderboard",
+          "note": ("Hardness = completion cost over the cost of training "
+                   "from scratch; security = its minimum over procedures."),
+          "alpha": 0.99, "alphas": [0.9, 0.99],
+          "tasks": [task_a, task_b], "cross_task": cross}
+
+
+# --- The HTML, without a browser. ---------------------------------------
+
+
+class _Scripts(html.parser.HTMLParser):
+  """Collects every <script> element's attributes and text."""
+
+  def __init__(self):
+    super().__init__()
+    self.scripts, self.tags, self._open = [], [], None
+
+  def handle_starttag(self, tag, attrs):
+    self.tags.append(tag)
+    if tag == "script":
+      self._open = [dict(attrs), ""]
+
+  def handle_data(self, data):
+    if self._open is not None:
+      self._open[1] += data
+
+  def handle_endtag(self, tag):
+    if tag == "script":
+      self.scripts.append(tuple(self._open))
+      self._open = None
+
+
+def test_render_is_deterministic():
+  board = make_board()
+  page = site.render(board)
+  assert site.render(board) == page
+  # Independent of key order and of object identity.
+  reordered = json.loads(json.dumps(board))
+  reordered["tasks"][0] = dict(reversed(list(reordered["tasks"][0].items())))
+  assert site.render(reordered) == page
+  assert site.render(copy.deepcopy(board)) == page
+  assert page.startswith("<!DOCTYPE html>") and "mcbench leaderboard" in page
+  # Self-contained: nothing is fetched but the board's own figures.
+  for external in ("http://", "https://", "<link", "src=\"http", "@import"):
+    assert external not in page
+
+
+def test_script_in_data_cannot_break_the_page():
+  board = make_board()
+  page = site.render(board)
+  parser = _Scripts()
+  parser.feed(page)
+  parser.close()
+  # Exactly the data block and the program: the data closed no element and
+  # opened no <b>.
+  assert [a.get("id") for a, _ in parser.scripts] == ["board-data", None]
+  assert parser.tags.count("b") == 0 and parser.tags.count("script") == 2
+  attrs, text = parser.scripts[0]
+  assert attrs["type"] == "application/json"
+  assert "</" not in text and "<!--" not in text
+  assert json.loads(text) == board
+  assert text == json.dumps(board, sort_keys=True, separators=(",", ":")
+                           ).replace("</", "<\\/").replace("<!--",
+                                                           "\\u003c!--")
+  # The title is text, not markup.
+  board["title"] = "a</title><script>x()</script>"
+  assert "<title>a&lt;/title&gt;&lt;script&gt;x()&lt;/script&gt;</title>" \
+      in site.render(board)
+
+
+def test_write_is_atomic_and_returns_path(tmp_path):
+  path = str(tmp_path / "out" / "index.html")
+  assert site.write(make_board(), path) == path
+  assert open(path, encoding="utf-8").read() == site.render(make_board())
+  assert os.listdir(tmp_path / "out") == ["index.html"]
+
+
+# --- In Chromium. -------------------------------------------------------
+
+needs_chromium = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason=f"{CHROMIUM} is missing (Debian's chromium; `make chromium` "
+           "installs it)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+  if not os.path.exists(CHROMIUM):
+    pytest.skip(f"{CHROMIUM} is missing")
+  from playwright.sync_api import sync_playwright  # pylint: disable=g-import-not-at-top
+  with sync_playwright() as p:
+    chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+def _write_png(path, seed):
+  """A small line chart, so that the figures are real images."""
+  from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
+  image = Image.new("RGB", (480, 240), "white")
+  draw = ImageDraw.Draw(image)
+  draw.line([(40, 20), (40, 210), (460, 210)], fill="black", width=2)
+  for k, colour in enumerate(["#1f77b4", "#ff7f0e", "#2ca02c"]):
+    points = [(40 + 42 * i, 200 - ((i * (k + seed + 2) * 7) % 170))
+              for i in range(11)]
+    draw.line(points, fill=colour, width=3)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  image.save(path)
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+  """The page of `make_board()`, opened from file://; at the end, asserts
+  that no console error or page error occurred."""
+  for seed, name in enumerate(["a_curves.png", "a_pareto.png", "b.png"]):
+    _write_png(str(tmp_path / "figures" / name), seed)
+  path = site.write(make_board(), str(tmp_path / "index.html"))
+  context = browser.new_context(viewport={"width": 1440, "height": 900})
+  tab = context.new_page()
+  tab.set_default_timeout(15_000)
+  errors = []
+  tab.on("console", lambda m: errors.append(f"console: {m.text}")
+         if m.type == "error" else None)
+  tab.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+  tab.goto("file://" + path)
+  tab.wait_for_selector("section.task table.leaderboard tbody tr")
+  yield tab
+  context.close()
+  assert not errors, errors
+
+
+def splits(page, task):
+  return page.eval_on_selector_all(
+      f'section[data-task="{task}"] tbody tr',
+      "rows => rows.map(r => r.getAttribute('data-split'))")
+
+
+def table(page, task):
+  """The section's body rows as {data-key: cell text}."""
+  return page.evaluate("""task => {
+    const s = document.querySelector(`section[data-task="${task}"]`);
+    const keys = [...s.querySelectorAll('thead th')].map(
+        th => th.getAttribute('data-key'));
+    return [...s.querySelectorAll('tbody tr')].map(tr => Object.fromEntries(
+        [...tr.children].map((td, i) => [keys[i], td.textContent])));
+  }""", task)
+
+
+def aria_sort(page, task):
+  return page.eval_on_selector_all(
+      f'section[data-task="{task}"] thead th[aria-sort]',
+      "ths => ths.map(th => [th.dataset.key, th.getAttribute('aria-sort')])")
+
+
+def header(page, task, key):
+  return page.locator(f'section[data-task="{task}"] th[data-key="{key}"]')
+
+
+@needs_chromium
+def test_tables_render(page):
+  assert page.title() == "mcbench leaderboard"
+  assert page.inner_text("h1") == "mcbench leaderboard"
+  assert "security = its minimum" in page.inner_text("header .note")
+  sections = page.eval_on_selector_all(
+      "section.task", "s => s.map(x => x.dataset.task)")
+  assert sections == ["cross-task", A, B]
+  assert page.inner_text('section[data-task="cross-task"] h2') == \
+      "Across tasks"
+  assert "cifar10/fastnet" in page.inner_text(f'section[data-task="{A}"] h2')
+  assert "data1-budget1-init-ft0.04" in page.inner_text(
+      f'section[data-task="{A}"] h2')
+  assert "budget 9,770 updates" in page.inner_text(
+      f'section[data-task="{A}"] .summary')
+  # Rows in rank order; the unranked one last.
+  assert splits(page, A) == ["first.4", "last.2", "types.bias",
+                             "layer.conv1", "random.0.5"]
+  assert splits(page, B) == [EVIL, "dense.0", "bias", "all.1"]
+  assert len(splits(page, "cross-task")) == 3
+  keys = page.eval_on_selector_all(
+      f'section[data-task="{A}"] thead th', "t => t.map(x => x.dataset.key)")
+  assert keys == ["rank", "split", "share", "T1", "T2", "T3", "T4",
+                  "security", "pareto", "p_next"]
+  rows = table(page, A)
+  assert rows[0] == {
+      "rank": "1", "split": "first.4", "share": "1.23% (1,234)",
+      "T1": ">0.950 [0.80, 1.10] c=1/3", "T2": "0.780 [0.70, 0.90]",
+      "T3": "0.810 [0.75, 0.88]", "T4": "\u2014",
+      "security": "0.780 [0.70, 0.90] (T2)", "pareto": "\u2605",
+      "p_next": "0.83"}
+  assert rows[1]["share"] == "25.00% (25,000)"
+  assert rows[3]["p_next"] == "\u2014" and rows[3]["pareto"] == ""
+  assert rows[4]["rank"] == "\u2014" and rows[4]["security"] == "\u2014"
+  # Links to the records, where they exist.
+  first = f'section[data-task="{A}"] tr[data-split="first.4"]'
+  assert page.get_attribute(f'{first} td[data-procedure="T1"] a', "href") == \
+      "../records/cifar10-fastnet/first.4__T1__x.json"
+  assert page.locator(f'{first} td[data-procedure="T3"] a').count() == 0
+  assert page.get_attribute(f"{first} .pareto", "title").startswith(
+      "Pareto-optimal")
+  # The hostile split name is shown as text and made no element.
+  assert table(page, B)[0]["split"] == EVIL
+  assert page.locator("section.task b").count() == 0
+  # Figures: images with captions, loaded from file://.
+  figures = page.locator(f'section[data-task="{A}"] figure')
+  assert figures.count() == 2
+  assert figures.nth(0).locator("figcaption").inner_text() == \
+      "Hardness vs alpha"
+  assert figures.nth(1).locator("img").get_attribute("src") == \
+      "figures/a_pareto.png"
+  assert page.locator('section[data-task="cross-task"] figure').count() == 0
+
+
+@needs_chromium
+def test_sort_by_withheld_and_reverse(page):
+  assert aria_sort(page, A) == [["rank", "ascending"]]
+  header(page, A, "share").click()
+  by_share = ["random.0.5", "last.2", "layer.conv1", "first.4", "types.bias"]
+  assert splits(page, A) == by_share
+  assert aria_sort(page, A) == [["share", "descending"]]
+  header(page, A, "share").click()
+  assert splits(page, A) == by_share[::-1]
+  assert aria_sort(page, A) == [["share", "ascending"]]
+  # Text columns start ascending; the other table is untouched.
+  header(page, A, "split").click()
+  assert splits(page, A) == sorted(by_share)
+  assert aria_sort(page, A) == [["split", "ascending"]]
+  assert aria_sort(page, B) == [["rank", "ascending"]]
+  assert splits(page, B) == [EVIL, "dense.0", "bias", "all.1"]
+
+
+@needs_chromium
+def test_sort_puts_missing_values_last(page):
+  header(page, A, "security").click()
+  assert splits(page, A) == ["first.4", "last.2", "types.bias",
+                             "layer.conv1", "random.0.5"]
+  header(page, A, "security").click()
+  assert splits(page, A) == ["layer.conv1", "types.bias", "last.2",
+                             "first.4", "random.0.5"]
+  assert aria_sort(page, A) == [["security", "ascending"]]
+  # A procedure column with a missing cell, both ways.
+  header(page, A, "T4").click()
+  assert splits(page, A) == ["last.2", "types.bias", "layer.conv1",
+                             "first.4", "random.0.5"]
+  header(page, A, "T4").click()
+  assert splits(page, A)[:3] == ["layer.conv1", "types.bias", "last.2"]
+  # P(harder than next): None last.
+  header(page, A, "p_next").click()
+  assert splits(page, A)[:2] == ["first.4", "last.2"]
+  assert set(splits(page, A)[3:]) == {"layer.conv1", "random.0.5"}
+  # Back to rank: the unranked row stays last both ways.
+  header(page, A, "rank").click()
+  assert aria_sort(page, A) == [["rank", "descending"]]
+  assert splits(page, A) == ["layer.conv1", "types.bias", "last.2",
+                             "first.4", "random.0.5"]
+  header(page, A, "rank").click()
+  assert aria_sort(page, A) == [["rank", "ascending"]]
+  assert splits(page, A)[-1] == "random.0.5"
+
+
+@needs_chromium
+def test_task_filter_hides_other_sections(page):
+  options = page.eval_on_selector_all(
+      "#task-filter option", "o => o.map(x => [x.value, x.textContent])")
+  assert [v for v, _ in options] == ["all", "cross-task", A, B]
+  assert options[0][1] == "all tasks"
+  page.select_option("#task-filter", B)
+  assert page.locator(f'section[data-task="{B}"]').is_visible()
+  for hidden in (A, "cross-task"):
+    section = page.locator(f'section[data-task="{hidden}"]')
+    assert section.is_hidden()
+    assert section.get_attribute("hidden") is not None
+  page.select_option("#task-filter", "all")
+  assert page.locator("section.task:visible").count() == 3
+
+
+@needs_chromium
+def test_procedure_filter_hides_other_columns(page):
+  options = page.eval_on_selector_all(
+      "#procedure-filter option", "o => o.map(x => [x.value, x.textContent])")
+  assert options == [["all", "all procedures"], ["T1", "T1"], ["T2", "T2"],
+                     ["T3", "T3"], ["T4", "T4"]]
+  page.select_option("#procedure-filter", "T2")
+  visible = page.eval_on_selector_all(
+      f'section[data-task="{A}"] thead th',
+      "t => t.filter(x => !x.hidden && x.offsetParent).map(x => x.dataset.key)")
+  assert visible == ["rank", "split", "share", "T2", "security", "pareto",
+                     "p_next"]
+  for p in ("T1", "T3", "T4"):
+    assert page.locator(f'section[data-task="{A}"] [data-procedure="{p}"]'
+                        ":visible").count() == 0
+  assert page.locator(f'section[data-task="{A}"] td[data-procedure="T2"]'
+                      ":visible").count() == 5
+  # The filter survives a re-sort and a change of alpha.
+  header(page, A, "share").click()
+  page.select_option("#alpha-select", "0.9")
+  assert page.locator('td[data-procedure="T1"]:visible').count() == 0
+  assert page.locator('td[data-procedure="T2"]:visible').count() == 5 + 4 + 3
+  page.select_option("#procedure-filter", "all")
+  assert page.locator(f'section[data-task="{A}"] td[data-procedure]'
+                      ":visible").count() == 5 * 4
+
+
+@needs_chromium
+def test_alpha_select_changes_numbers_and_ranks(page):
+  assert page.eval_on_selector(
+      "#alpha-select", "s => [s.value, [...s.options].map(o => o.value)]") == \
+      ["0.99", ["0.9", "0.99"]]
+  header(page, A, "share").click()
+  page.select_option("#alpha-select", "0.9")
+  # Back in rank order, that alpha's ranks and numbers.
+  assert aria_sort(page, A) == [["rank", "ascending"]]
+  assert splits(page, A) == ["last.2", "first.4", "layer.conv1",
+                             "types.bias", "random.0.5"]
+  rows = table(page, A)
+  assert [r["rank"] for r in rows] == ["1", "2", "3", "4", "\u2014"]
+  assert rows[1]["T1"] == "0.610 [0.55, 0.70]"
+  assert rows[1]["security"] == "0.520 [0.41, 0.60] (T2)"
+  assert rows[3]["p_next"] == "\u2014"
+  assert splits(page, B) == [EVIL, "bias", "dense.0", "all.1"]
+  page.select_option("#alpha-select", "0.99")
+  assert table(page, A)[0]["T1"] == ">0.950 [0.80, 1.10] c=1/3"
+
+
+@needs_chromium
+def test_screenshot(page, tmp_path):
+  # Lazy images load once scrolled into view.
+  page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+  page.wait_for_function(
+      "[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+  page.evaluate("window.scrollTo(0, 0)")
+  assert page.locator("img").count() == 3
+  path = str(tmp_path / "site.png")
+  page.screenshot(path=path, full_page=True)
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  shutil.copyfile(path, SCREENSHOT)
