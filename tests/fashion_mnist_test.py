@@ -1,11 +1,12 @@
 """fashion_mnist/cnn on the real IDX files of Debian's dataset-fashion-mnist."""
 
 import gzip
+import os
 
 import numpy as np
 import pytest
 
-from benchmark import sweep
+from benchmark import storage, sweep
 from tasks import fashion_mnist, registry
 from tasks.spec import InputError
 
@@ -55,3 +56,14 @@ def test_smoke_sweep_end_to_end(tmp_path):
   assert len(result["records"]) == 1
   assert "| layer.bn2 |" in result["markdown"]
   assert "batch_stats/bn2/mean" in open(result["records"][0]).read()
+
+
+def test_default_config_is_the_one_of_the_committed_originals():
+  """The tfds switch adds a key; the default recipe stays the one the
+  committed originals and records were trained and measured with."""
+  manifest = storage.read_json(os.path.join(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results",
+      "originals", "fashion_mnist-cnn", "seed-0", "manifest.json"))
+  assert manifest["task_config"] == storage.as_json(
+      registry.get_config("fashion_mnist/cnn")[2].to_dict())
+  assert registry.get_config("fashion_mnist/cnn:tfds")[2].source == "tfds"

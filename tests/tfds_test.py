@@ -37,7 +37,7 @@ def test_tfds_fed_and_direct_fed_give_the_same_examples(capfd):
     np.testing.assert_array_equal(a, b)
   # The tasks: same arrays on the device, in the same order.
   direct_task = registry.get_task("fashion_mnist/cnn:smoke")
-  tfds_task = registry.get_task("fashion_mnist/cnn:smoke,source=tfds")
+  tfds_task = registry.get_task("fashion_mnist/cnn:smoke,tfds")
   assert "preparing" not in capfd.readouterr().err  # Prepared once.
   assert tfds_task.name != direct_task.name  # Records tell them apart.
   assert tfds_task.data_info["source"].startswith("tfds mcbench_fashion_mnist")
@@ -82,8 +82,8 @@ def test_builder_errors_when_the_manual_folder_lacks_files(tmp_path,
 
 def test_missing_files_and_unknown_source_are_input_errors(tmp_path):
   with pytest.raises(InputError, match="apt-get install dataset-fashion-mnist"):
-    registry.get_task("fashion_mnist/cnn:smoke,source=tfds",
-                      data_dir=str(tmp_path))
-  with pytest.raises(InputError, match="unknown source 'hdf5'; sources: "
-                     "direct, tfds"):
-    registry.get_task("fashion_mnist/cnn:smoke,source=hdf5")
+    registry.get_task("fashion_mnist/cnn:smoke,tfds", data_dir=str(tmp_path))
+  with pytest.raises(InputError, match="has no switch 'hdf5'; known: smoke, "
+                     "tfds"):
+    registry.get_task("fashion_mnist/cnn:smoke,hdf5")
+

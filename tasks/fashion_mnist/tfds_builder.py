@@ -4,7 +4,7 @@ tfds's way for data that a program cannot (or should not) download: a
 dataset builder of our own whose `_split_generators` reads the files a user
 put in its manual folder. Here these are the four IDX files of Debian's
 `dataset-fashion-mnist` package, read by the same parser as the direct path
-(`fashion_mnist.read_idx`), so that `fashion_mnist/cnn:source=tfds` runs the
+(`fashion_mnist.read_idx`), so that `fashion_mnist/cnn:tfds` runs the
 real tfds path (preparation, TFRecord shards, `as_dataset`) on real files and
 must give the direct reader's arrays, in its order.
 
