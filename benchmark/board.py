@@ -7,7 +7,7 @@ adversary variant). Each entry has one row per split with, per alpha:
 * per procedure, the IQM hardness over seeds with its 95% interval (from the
   record), the median and the censored count;
 * the split's **security**, the adversary's best case: the lowest IQM over
-  procedures, with that procedure's interval;
+  procedures, with the bootstrap interval of that minimum;
 * its rank by security (hardest first; undefined values last);
 * `p_next`: the probability that the split is harder to complete than the
   next-ranked one (`statistics.probability_of_improvement` over the seeds of
@@ -97,14 +97,21 @@ def _hardness_row(record: dict[str, Any], alpha: float) -> dict | None:
                if math.isclose(row["alpha"], alpha)), None)
 
 
-def _security(cells: dict[str, dict | None]) -> dict[str, Any] | None:
-  """The lowest IQM over procedures, with that procedure's cell."""
+def _security(cells: dict[str, dict | None],
+              runs: dict[str, list[list[float]]]) -> dict[str, Any] | None:
+  """The lowest IQM over procedures with the interval of that minimum
+  (`statistics.min_iqm`), named after the procedure attaining it.
+
+  `runs[procedure]` holds the per-seed hardness of each task (one list per
+  task) behind `cells[procedure]`.
+  """
   known = sorted((cell["iqm"], name) for name, cell in cells.items()
                  if cell is not None)
   if not known:
     return None
   _, name = known[0]
-  return {**cells[name], "procedure": name}
+  lowest = statistics.min_iqm([runs[p] for _, p in known])
+  return {**cells[name], **lowest, "procedure": name}
 
 
 def _rank(rows: list[dict[str, Any]], key: str, p_next_of) -> None:
@@ -161,7 +168,8 @@ def task_entry(group: Sequence[dict[str, Any]], alphas: Sequence[float],
       hardness_rows = {p: _hardness_row(r, alpha)
                        for p, r in by_procedure.items()}
       cells = {p: _cell(hardness_rows.get(p)) for p in procedures}
-      security = _security(cells)
+      security = _security(cells, {p: [hardness_rows[p]["hardness"]]
+                                   for p in cells if cells[p] is not None})
       row["by_alpha"][alpha_key(alpha)] = {"cells": cells,
                                            "security": security}
       seeds[name, alpha_key(alpha)] = (
@@ -247,7 +255,10 @@ def cross_task_entry(groups: Sequence[Sequence[dict[str, Any]]],
             "hi": aggregate["hi"],
             "median": sorted(seeds)[len(seeds) // 2],
             "censored": censored[name, procedure, key], "seeds": len(seeds)}
-      row["by_alpha"][key] = {"cells": cells, "security": _security(cells)}
+      runs = {p: list(values[name][p][key].values())
+              for p in cells if cells[p] is not None}
+      row["by_alpha"][key] = {"cells": cells,
+                              "security": _security(cells, runs)}
     rows.append(row)
 
   def p_next_of(row, below, key):
@@ -300,3 +311,39 @@ def build(records: Sequence[dict[str, Any]], prefix: str = "",
           "alphas": alphas, "tasks": entries,
           "cross_task": cross_task_entry(main_groups(groups), alphas,
                                          ranking_alpha)}
+
+
+def compare(records: Sequence[dict[str, Any]], first: str, second: str,
+            alpha: float) -> dict[str, Any]:
+  """P(split `first` is harder to complete than split `second`) at `alpha`,
+  over the tasks (each task's sweep with the most records) that measured
+  both, each split under its own security procedure there.
+
+  Returns:
+    `{"p", "lo", "hi", "tasks": [names]}` (95% stratified interval).
+
+  Raises:
+    InputError: no task measured both with a defined security.
+  """
+  from tasks.spec import InputError  # pylint: disable=g-import-not-at-top
+  mine, theirs, tasks = [], [], []
+  for group in main_groups(sweep_groups(records)):
+    entry = task_entry(group, [alpha], alpha, "")
+    rows = {row["split"]: row for row in entry["rows"]}
+    if first not in rows or second not in rows:
+      continue
+    securities = [rows[name]["by_alpha"][alpha_key(alpha)]["security"]
+                  for name in (first, second)]
+    if None in securities:
+      continue
+    by_split = {(r["split"]["name"], r["procedure"]["name"]): r for r in group}
+    values = [_hardness_row(by_split[name, s["procedure"]], alpha)["hardness"]
+              for name, s in zip((first, second), securities)]
+    mine.append(values[0])
+    theirs.append(values[1])
+    tasks.append(group[0]["task"])
+  if not tasks:
+    raise InputError(f"no task has records of both {first!r} and "
+                     f"{second!r} with a hardness at alpha {alpha:g}")
+  return {**statistics.probability_of_improvement(mine, theirs),
+          "tasks": tasks}

@@ -317,12 +317,31 @@ def build_all(workdir: str) -> tuple[list[str], list[str]]:
   return written, bad
 
 
+def compare_line(workdir: str, splits: Sequence[str], alpha: float) -> str:
+  """`--compare=A,B`: the probability of improvement of split A over B."""
+  if len(splits) != 2:
+    raise InputError(f"--compare takes two split names, got {len(splits)}")
+  records = []
+  for directory in sorted(glob.glob(os.path.join(workdir, "records", "*"))):
+    records += records_lib.read_all(directory)[0]
+  records, _ = published_only(records, workdir)
+  result = board_lib.compare(records, splits[0], splits[1], alpha)
+  return (f"P({splits[0]} harder to complete than {splits[1]}) at alpha "
+          f"{alpha:g} = {result['p']:.3f} [{result['lo']:.3f}, "
+          f"{result['hi']:.3f}] over {len(result['tasks'])} task(s): "
+          f"{', '.join(result['tasks'])}")
+
+
 def main(argv):
   """`python -m benchmark.leaderboard [--workdir=results]`: rebuilds every
-  output of a results folder; with `--task`, only that task's tables."""
+  output of a results folder; with `--task`, only that task's tables; with
+  `--compare=A,B`, prints P(A harder than B) over the tasks with both."""
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
   values = flags.FLAGS
+  if values.compare:
+    print(compare_line(values.workdir, values.compare, values.alpha))
+    return
   if values.task:
     slug = originals_lib.task_slug(values.task)
     markdown, bad = write(os.path.join(values.workdir, "records", slug),
@@ -348,4 +367,9 @@ if __name__ == "__main__":
                            "outputs are written beside them.")
   absl_flags.DEFINE_string("task", None, "Only rebuild this task's tables "
                            "(WORKDIR/leaderboard/<task>.md).")
+  absl_flags.DEFINE_list("compare", None, "Two split names A,B: print the "
+                         "probability that A is harder to complete than B "
+                         "(95% stratified interval) over the tasks with "
+                         "both; writes nothing.")
+  absl_flags.DEFINE_float("alpha", 0.99, "Recovery level of --compare.")
   cli.run(main)

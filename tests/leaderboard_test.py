@@ -137,3 +137,28 @@ def test_cross_task_entry_aggregates_shared_splits(results_dir):
     assert at["security"]["lo"] <= at["security"]["iqm"] <= at[
         "security"]["hi"]
   assert board.build(good)["cross_task"] is None
+
+
+def test_compare_two_splits(results_dir):
+  good, _ = records.read_all(os.path.join(results_dir, "records",
+                                          "digits-mlp"))
+  result = board.compare(good, "all", "type.biases", 0.9)
+  assert result["tasks"] == ["digits/mlp"]
+  by_key = {(r["split"]["name"], r["procedure"]["name"]): r for r in good}
+  entry = board.task_entry(good, [0.9], 0.9, "")
+  rows = {row["split"]: row["by_alpha"]["0.9"]["security"]
+          for row in entry["rows"]}
+  seeds = [next(h["hardness"] for h in by_key[name, rows[name]["procedure"]][
+      "hardness"] if h["alpha"] == 0.9) for name in ("all", "type.biases")]
+  assert result["p"] == statistics.probability_of_improvement(
+      [seeds[0]], [seeds[1]])["p"]
+  printed = run_cli("benchmark.leaderboard", f"--workdir={results_dir}",
+                    "--compare=all,type.biases", "--alpha=0.9")
+  assert printed.returncode == 0, printed.stderr[-2000:]
+  assert printed.stdout.startswith(
+      f"P(all harder to complete than type.biases) at alpha 0.9 = "
+      f"{result['p']:.3f}")
+  unknown = run_cli("benchmark.leaderboard", f"--workdir={results_dir}",
+                    "--compare=all,nothing")
+  assert unknown.returncode == 2
+  assert "no task has records of both 'all' and 'nothing'" in unknown.stderr

@@ -71,3 +71,18 @@ def test_stratified_interval_covers_and_is_reproducible():
   b = statistics.stratified_interval(strata, pooled_mean, reps=500)
   assert a == b
   assert a[0] < np.mean([0.1, 0.5, 0.9, 1.3, 2.0, 2.5]) < a[1]
+
+
+def test_min_iqm_is_the_interval_of_the_minimum():
+  close = [[[1.0, 1.2, 0.8, 1.1, 0.9]], [[1.05, 1.25, 0.85, 1.15, 0.95]]]
+  result = statistics.min_iqm(close)
+  assert result["iqm"] == pytest.approx(statistics.iqm(close[0][0]))
+  alone = statistics.aggregate_iqm(close[0])
+  # The minimum of two close procedures sits lower than either alone.
+  assert result["lo"] <= alone["lo"] and result["hi"] < alone["hi"]
+  assert result["lo"] <= result["iqm"] <= result["hi"]
+  far = [[[0.0, 0.1, 0.2]], [[5.0, 6.0, 7.0]]]
+  assert statistics.min_iqm(far) == {
+      **statistics.aggregate_iqm(far[0])}
+  pooled = statistics.min_iqm([[[0.0, 0.0], [1.0, 1.0]]])
+  assert pooled == {"iqm": 0.5, "lo": 0.5, "hi": 0.5}
