@@ -21,7 +21,9 @@ PROJECT_VERSION = "0.1.0"
 
 def write_text_atomic(path: str, text: str) -> None:
   """Writes a file so that readers see the old one or the new one, never a
-  part: a unique temporary file in the same directory, fsync, then rename."""
+  part: a unique temporary file in the same directory, fsync, then rename.
+  The file gets the permissions of an ordinary new file (0666 less the
+  umask), not mkstemp's private 0600: results are shared and served."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
@@ -29,12 +31,20 @@ def write_text_atomic(path: str, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as f:
       f.write(text)
       f.flush()
+      os.fchmod(f.fileno(), 0o666 & ~_umask())
       os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def _umask() -> int:
+  """The process's umask (reading it means setting it; set it back)."""
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
 
 
 def write_json_atomic(path: str, data: Any) -> None:

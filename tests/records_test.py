@@ -143,3 +143,13 @@ def test_concurrent_writers_lose_nothing(sweep_result, tmp_path):
   assert sorted(r["split"]["name"] for r in good) == sorted(
       [f"w{w}-{i}" for w in range(4) for i in range(12)] + ["shared"])
   assert all(name.endswith(".json") for name in os.listdir(out_dir))
+
+
+def test_atomic_write_gives_an_ordinary_file_mode(tmp_path):
+  path = str(tmp_path / "a.json")
+  old = os.umask(0o022)
+  try:
+    storage.write_json_atomic(path, {"x": 1})
+  finally:
+    os.umask(old)
+  assert os.stat(path).st_mode & 0o777 == 0o644
