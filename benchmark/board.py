@@ -28,6 +28,7 @@ import math
 from typing import Any, Sequence
 
 from benchmark import originals, records as records_lib, statistics
+from tasks.spec import InputError
 
 TITLE = "mcbench leaderboard"
 NOTE = ("Hardness = cost of completion / cost of training from scratch "
@@ -325,7 +326,6 @@ def compare(records: Sequence[dict[str, Any]], first: str, second: str,
   Raises:
     InputError: no task measured both with a defined security.
   """
-  from tasks.spec import InputError  # pylint: disable=g-import-not-at-top
   mine, theirs, tasks = [], [], []
   for group in main_groups(sweep_groups(records)):
     entry = task_entry(group, [alpha], alpha, "")
