@@ -472,3 +472,37 @@ def test_screenshot(page, tmp_path):
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   shutil.copyfile(path, SCREENSHOT)
+
+
+@needs_chromium
+def test_committed_page_shows_every_entry_and_its_figures(browser):
+  """The committed `results/site/index.html`, as a visitor opens it: every
+  task's table with its rows (the submitted scheme among digits' rows) and
+  every figure loaded from `results/leaderboard/`."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  path = os.path.join(root, "results", "site", "index.html")
+  text = open(path, encoding="utf-8").read()
+  start = text.index('id="board-data">') + len('id="board-data">')
+  board = json.loads(text[start:text.index("</script>", start)])
+  context = browser.new_context(viewport={"width": 1440, "height": 900})
+  tab = context.new_page()
+  errors = []
+  tab.on("console", lambda m: errors.append(m.text)
+         if m.type == "error" else None)
+  tab.on("pageerror", lambda e: errors.append(str(e)))
+  tab.goto("file://" + path)
+  tab.wait_for_load_state("load")
+  entries = board["tasks"] + [board["cross_task"]]
+  for entry in entries:
+    assert splits(tab, entry["id"]) == [r["split"] for r in entry["rows"]]
+  digits = next(e["id"] for e in board["tasks"] if e["task"] == "digits/mlp")
+  assert "input-and-head" in splits(tab, digits)
+  sizes = tab.eval_on_selector_all(  # Lazy images: load them all now.
+      "section.task img", """imgs => Promise.all(imgs.map(i => {
+        i.loading = "eager";
+        return i.decode().then(() => i.naturalWidth, () => 0);
+      }))""")
+  assert len(sizes) == sum(len(e["figures"]) for e in entries)
+  assert all(width > 100 for width in sizes), sizes
+  context.close()
+  assert not errors, errors
