@@ -33,9 +33,10 @@ from tasks.spec import InputError
 TITLE = "mcbench leaderboard"
 NOTE = ("Hardness = cost of completion / cost of training from scratch "
         "(t_T(alpha) / t_0(alpha)): 1 is as hard as training from scratch. "
-        "IQM [95% stratified-bootstrap interval] over seeds; > and c=k/n: k "
-        "of n seeds never recovered within the budget (counted at the "
-        "budget). Security = min over procedures (the adversary's best "
+        "IQM [95% stratified-bootstrap interval] over seeds (medians with "
+        "their intervals: in the records, and on the page when pointing at a "
+        "value); > and c=k/n: k of n seeds never recovered within the "
+        "budget (counted at the budget). Security = min over procedures (the adversary's best "
         "case). Pareto: no other split withholds no more and is harder.")
 RANKING_ALPHA = 0.99
 CROSS_TASK_ID = "cross-task"
@@ -90,6 +91,8 @@ def _cell(row: dict[str, Any] | None) -> dict[str, Any] | None:
   summary = row["summary"]
   return {"iqm": summary["iqm"], "lo": summary["iqm_ci"][0],
           "hi": summary["iqm_ci"][1], "median": summary["median"],
+          "median_lo": summary["median_ci"][0],
+          "median_hi": summary["median_ci"][1],
           "censored": summary["censored"], "seeds": len(row["hardness"])}
 
 

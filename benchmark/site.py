@@ -200,7 +200,14 @@ _JS = r"""
   function summaryNodes(s) {
     if (!s || !isNum(s.iqm)) return null;
     var censored = isNum(s.censored) && s.censored > 0;
-    var nodes = [el("span", {class: "v"}, (censored ? ">" : "") +
+    var attributes = {class: "v"};
+    if (isNum(s.median)) {
+      attributes.title = "median " + s.median.toFixed(3) +
+          (isNum(s.median_lo) ? " [" + fixed(s.median_lo, 3) + ", " +
+                                fixed(s.median_hi, 3) + "]" : "") +
+          "; IQM " + s.iqm.toFixed(3);
+    }
+    var nodes = [el("span", attributes, (censored ? ">" : "") +
                     s.iqm.toFixed(3))];
     if (isNum(s.lo) || isNum(s.hi)) {
       nodes.push(el("span", {class: "ci"},

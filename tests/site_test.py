@@ -497,6 +497,14 @@ def test_committed_page_shows_every_entry_and_its_figures(browser):
     assert splits(tab, entry["id"]) == [r["split"] for r in entry["rows"]]
   digits = next(e["id"] for e in board["tasks"] if e["task"] == "digits/mlp")
   assert "input-and-head" in splits(tab, digits)
+  value = (f'section[data-task="{digits}"] tr[data-split="input-and-head"] '
+           'td[data-procedure="T2"] .v')
+  cell = next(r for r in board["tasks"] if r["id"] == digits)
+  cell = next(r for r in cell["rows"] if r["split"] == "input-and-head")[
+      "by_alpha"]["0.99"]["cells"]["T2"]
+  assert tab.get_attribute(value, "title") == (
+      f"median {cell['median']:.3f} [{cell['median_lo']:.3f}, "
+      f"{cell['median_hi']:.3f}]; IQM {cell['iqm']:.3f}")
   sizes = tab.eval_on_selector_all(  # Lazy images: load them all now.
       "section.task img", """imgs => Promise.all(imgs.map(i => {
         i.loading = "eager";
