@@ -27,7 +27,8 @@ import collections
 import math
 from typing import Any, Sequence
 
-from benchmark import originals, records as records_lib, statistics
+from benchmark import originals, statistics
+from benchmark import records as records_lib
 from tasks.spec import InputError
 
 TITLE = "mcbench leaderboard"
@@ -36,8 +37,9 @@ NOTE = ("Hardness = cost of completion / cost of training from scratch "
         "IQM [95% stratified-bootstrap interval] over seeds (medians with "
         "their intervals: in the records, and on the page when pointing at a "
         "value); > and c=k/n: k of n seeds never recovered within the "
-        "budget (counted at the budget). Security = min over procedures (the adversary's best "
-        "case). Pareto: no other split withholds no more and is harder.")
+        "budget (counted at the budget). Security = min over procedures "
+        "(the adversary's best case). Pareto: no other split withholds no "
+        "more and is harder.")
 RANKING_ALPHA = 0.99
 CROSS_TASK_ID = "cross-task"
 

@@ -182,11 +182,11 @@ def entry_markdown(entry: dict[str, Any], alpha: float,
     cells = [_interval(at["cells"][p]) if at["cells"].get(p) else "—"
              for p in procedures]
     links = " ".join(f"[{p}]({link})" for p, link in row["records"].items())
+    others = [row["by_alpha"].get(board_lib.alpha_key(a)) for a in also]
     out.append(
         f"| {at['rank']} | {row['split']} | {withheld} | " +
         " | ".join(cells) + f" | {_security_text(at)} | " +
-        "".join(f"{_security_text(row['by_alpha'].get(board_lib.alpha_key(a)))} | "
-                for a in also) +
+        "".join(f"{_security_text(other)} | " for other in others) +
         ("★" if row["pareto"] else "") + " | " +
         (f"{at['p_next']:.2f}" if at["p_next"] is not None else "—") +
         f" | {links or '—'} |")
