@@ -27,6 +27,8 @@ import collections
 import math
 from typing import Any, Sequence
 
+import numpy as np
+
 from benchmark import originals, statistics
 from benchmark import records as records_lib
 from tasks.spec import InputError
@@ -98,7 +100,8 @@ def _cell(row: dict[str, Any] | None) -> dict[str, Any] | None:
           "censored": summary["censored"], "seeds": len(row["hardness"])}
 
 
-def _hardness_row(record: dict[str, Any], alpha: float) -> dict | None:
+def hardness_row(record: dict[str, Any], alpha: float) -> dict | None:
+  """The record's hardness row at `alpha`; None where it has none."""
   return next((row for row in record["hardness"]
                if math.isclose(row["alpha"], alpha)), None)
 
@@ -171,7 +174,7 @@ def task_entry(group: Sequence[dict[str, Any]], alphas: Sequence[float],
                        for p, r in sorted(by_procedure.items())},
            "by_alpha": {}}
     for alpha in alphas:
-      hardness_rows = {p: _hardness_row(r, alpha)
+      hardness_rows = {p: hardness_row(r, alpha)
                        for p, r in by_procedure.items()}
       cells = {p: _cell(hardness_rows.get(p)) for p in procedures}
       security = _security(cells, {p: [hardness_rows[p]["hardness"]]
@@ -230,7 +233,7 @@ def cross_task_entry(groups: Sequence[Sequence[dict[str, Any]]],
       name, task = record["split"]["name"], record["task"]
       shares[name][task] = record["split"]["share"]
       for alpha in alphas:
-        row = _hardness_row(record, alpha)
+        row = hardness_row(record, alpha)
         if row is not None and row["summary"] is not None:
           values[name][record["procedure"]["name"]][alpha_key(alpha)][task] = (
               row["hardness"])
@@ -259,7 +262,7 @@ def cross_task_entry(groups: Sequence[Sequence[dict[str, Any]]],
         cells[procedure] = {
             "iqm": aggregate["iqm"], "lo": aggregate["lo"],
             "hi": aggregate["hi"],
-            "median": sorted(seeds)[len(seeds) // 2],
+            "median": float(np.median(seeds)),
             "censored": censored[name, procedure, key], "seeds": len(seeds)}
       runs = {p: list(values[name][p][key].values())
               for p in cells if cells[p] is not None}
@@ -342,7 +345,7 @@ def compare(records: Sequence[dict[str, Any]], first: str, second: str,
     if None in securities:
       continue
     by_split = {(r["split"]["name"], r["procedure"]["name"]): r for r in group}
-    values = [_hardness_row(by_split[name, s["procedure"]], alpha)["hardness"]
+    values = [hardness_row(by_split[name, s["procedure"]], alpha)["hardness"]
               for name, s in zip((first, second), securities)]
     mine.append(values[0])
     theirs.append(values[1])

@@ -22,6 +22,22 @@ from benchmark import records as records_lib
 from tasks.spec import InputError
 
 
+def _pyplot():
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  return plt
+
+
+def _save(figure, output: str) -> str:
+  """Saves with fixed metadata (no timestamp): same input, same bytes."""
+  figure.tight_layout()
+  figure.savefig(output, dpi=120, metadata={"Software": None})
+  figure.clear()
+  _pyplot().close(figure)
+  return output
+
+
 def hardness_curves(records: Sequence[dict[str, Any]], output: str,
                     max_splits: int = 12) -> str:
   """Draws the records of one task and variant into `output` (PNG).
@@ -30,10 +46,7 @@ def hardness_curves(records: Sequence[dict[str, Any]], output: str,
   first procedure), hardest first; at most `max_splits` are drawn, chosen
   evenly along that order so both ends of the ranking show.
   """
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-
+  plt = _pyplot()
   if not records:
     raise InputError("no records to draw")
   by_procedure = collections.defaultdict(dict)
@@ -82,26 +95,7 @@ def hardness_curves(records: Sequence[dict[str, Any]], output: str,
                   f"{len(first['seeds'])} seeds; hollow: censored")
   axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5),
                      fontsize="small")
-  figure.tight_layout()
-  # Fixed metadata: the same records give the same bytes.
-  figure.savefig(output, dpi=120, metadata={"Software": None})
-  plt.close(figure)
-  return output
-
-
-def _pyplot():
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
-
-
-def _save(figure, output: str) -> str:
-  figure.tight_layout()
-  figure.savefig(output, dpi=120, metadata={"Software": None})
-  figure.clear()
-  _pyplot().close(figure)
-  return output
+  return _save(figure, output)
 
 
 def _security_points(entry: dict[str, Any], alpha_key: str):
@@ -189,10 +183,7 @@ def throughput_bars(results: Sequence[dict[str, Any]], output: str) -> str:
   """Draws `benchmark.perf` results into `output` (PNG): one panel per
   task, a bar of examples per second per measurement, the
   big-job limit as a dashed line where measured."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-
+  plt = _pyplot()
   if not results:
     raise InputError("no perf results to draw")
   figure, axes = plt.subplots(len(results), 1, squeeze=False,
@@ -213,10 +204,7 @@ def throughput_bars(results: Sequence[dict[str, Any]], output: str) -> str:
     axis.set_xlabel("examples per second (batch items: images, frames)")
     axis.set_title(f"{result['task']}: {result['updates']} updates, batch "
                    f"{result['batch_size']}", fontsize="medium")
-  figure.tight_layout()
-  figure.savefig(output, dpi=120, metadata={"Software": None})
-  plt.close(figure)
-  return output
+  return _save(figure, output)
 
 
 def main(argv):

@@ -42,10 +42,8 @@ def _cell(summary: dict[str, Any] | None, num_seeds: int) -> str:
   if summary is None:
     return "n/a"
   lo, hi = summary["iqm_ci"]
-  text = f"{summary['iqm']:.3f} [{lo:.3f}, {hi:.3f}]"
-  if summary["censored"]:
-    text = ">" + text + f" c={summary['censored']}/{num_seeds}"
-  return text
+  return _interval({"iqm": summary["iqm"], "lo": lo, "hi": hi,
+                    "censored": summary["censored"], "seeds": num_seeds})
 
 
 def security(cells: dict[str, dict[str, Any] | None]) -> tuple[float, str]:
@@ -56,8 +54,8 @@ def security(cells: dict[str, dict[str, Any] | None]) -> tuple[float, str]:
 
 def summary_at(record: dict[str, Any], alpha: float) -> dict[str, Any] | None:
   """The record's hardness summary at `alpha`; None where it has none."""
-  return next((row["summary"] for row in record["hardness"]
-               if math.isclose(row["alpha"], alpha)), None)
+  row = board_lib.hardness_row(record, alpha)
+  return None if row is None else row["summary"]
 
 
 def _rows_by_alpha(group: Sequence[dict[str, Any]]):
@@ -239,6 +237,18 @@ def published_only(records: Sequence[dict[str, Any]], workdir: str
   return good, bad
 
 
+def read_published(workdir: str) -> tuple[list[dict[str, Any]], list[str]]:
+  """Every valid record under `workdir/records/` measured against the
+  published originals, and one error line per other record."""
+  records, bad = [], []
+  for directory in sorted(glob.glob(os.path.join(workdir, "records", "*"))):
+    good, invalid = records_lib.read_all(directory)
+    records += good
+    bad += invalid
+  records, refused = published_only(records, workdir)
+  return records, bad + refused
+
+
 def _relinked(board: dict[str, Any], prefix: str) -> dict[str, Any]:
   """The board with every link to the results folder behind `prefix`."""
   def entry(e):
@@ -285,13 +295,7 @@ def build_all(workdir: str) -> tuple[list[str], list[str]]:
     InputError: no valid record at all.
   """
   from benchmark import site  # pylint: disable=g-import-not-at-top
-  records, bad = [], []
-  for directory in sorted(glob.glob(os.path.join(workdir, "records", "*"))):
-    good, invalid = records_lib.read_all(directory)
-    records += good
-    bad += invalid
-  records, refused = published_only(records, workdir)
-  bad += refused
+  records, bad = read_published(workdir)
   if not records:
     raise InputError(f"no valid record under {workdir}/records" +
                      (f"; {bad[0]}" if bad else ""))
@@ -321,10 +325,7 @@ def compare_line(workdir: str, splits: Sequence[str], alpha: float) -> str:
   """`--compare=A,B`: the probability of improvement of split A over B."""
   if len(splits) != 2:
     raise InputError(f"--compare takes two split names, got {len(splits)}")
-  records = []
-  for directory in sorted(glob.glob(os.path.join(workdir, "records", "*"))):
-    records += records_lib.read_all(directory)[0]
-  records, _ = published_only(records, workdir)
+  records, _ = read_published(workdir)
   result = board_lib.compare(records, splits[0], splits[1], alpha)
   return (f"P({splits[0]} harder to complete than {splits[1]}) at alpha "
           f"{alpha:g} = {result['p']:.3f} [{result['lo']:.3f}, "

@@ -49,7 +49,7 @@ def submission_path(workdir: str, scheme: splitter.Scheme,
 
 
 def check_name_is_free(scheme: splitter.Scheme, template: Any, task_name: str,
-                       workdir: str) -> None:
+                       workdir: str, published: list[dict[str, Any]]) -> None:
   """Refuses a name that a built-in split, another submitted scheme or a
   record of other patterns already uses.
 
@@ -74,8 +74,7 @@ def check_name_is_free(scheme: splitter.Scheme, template: Any, task_name: str,
   # A record keeps the patterns and what they selected (its `share` is the
   # share withheld, not the scheme's random share).
   selected = splitter.summarize(template, splitter.make_mask(template, scheme))
-  good, _ = records.read_all(sweep.records_dir(workdir, task_name))
-  for record in good:
+  for record in published:
     split = record["split"]
     if split["name"] == scheme.name and (
         split["withhold"], split["keep"], split["paths"], split["withheld"]
@@ -106,16 +105,18 @@ def published_originals(workdir: str, task_name: str) -> int:
   return len(seeds)
 
 
-def standard_settings(workdir: str, task_name: str, scheme_file: str,
-                      num_originals: int, **engine: Any) -> sweep.SweepSettings:
-  """The settings of the task's published sweep (the one with the most
-  records without trajectory access), for `scheme_file` alone.
+def standard_settings(published: list[dict[str, Any]], workdir: str,
+                      task_name: str, scheme_file: str, num_originals: int,
+                      **engine: Any) -> sweep.SweepSettings:
+  """The settings of the task's published sweep (of its `published`
+  records, the sweep with the most without trajectory access), for
+  `scheme_file` alone.
 
   `engine` holds settings that change speed, not results (`vmap_size`,
   `jobs_per_program`, `num_devices`, ...).
   """
-  good, _ = records.read_all(sweep.records_dir(workdir, task_name))
-  good = [r for r in good if "trajectory_episodes" not in r["adversary"]]
+  good = [r for r in published
+          if "trajectory_episodes" not in r["adversary"]]
   common = dict(task=task_name, splits=(scheme_file,),
                 num_originals=num_originals, workdir=workdir, **engine)
   if not good:
@@ -152,12 +153,12 @@ def submit(scheme_file: str, task_name: str, workdir: str = "results",
     raise InputError(f"scheme {scheme.name!r} applies to "
                      f"{', '.join(scheme.tasks)}, not to {task.name}")
   template = task.init(jax.random.key(0))
-  check_name_is_free(scheme, template, task.name, workdir)
-  settings = standard_settings(workdir, task.name, scheme_file,
+  published, _ = records.read_all(sweep.records_dir(workdir, task.name))
+  check_name_is_free(scheme, template, task.name, workdir, published)
+  settings = standard_settings(published, workdir, task.name, scheme_file,
                                published_originals(workdir, task.name),
                                data_dir=data_dir, **engine)
-  published_variants = {r["adversary"]["variant"] for r in records.read_all(
-      sweep.records_dir(workdir, task.name))[0]}
+  published_variants = {r["adversary"]["variant"] for r in published}
   rate = procedures.finetune_learning_rate(task.recipe, None)
   if published_variants and (sweep.variant_label(settings, rate)
                              not in published_variants):
