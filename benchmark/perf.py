@@ -4,7 +4,12 @@
         --updates=200 --output=results/perf/DEVICE.json
 
 For each task it times, in one process, `--updates` updates (procedure T2,
-everything withheld, no early stop) of:
+everything withheld, no early stop) of each measurement below. A completion
+program also evaluates (at both ends of the schedule) and sets up, which
+would weigh on `--runs` runs more than on one big job; so each measurement
+compiles its runs for `--updates` and for twice as many updates, and the
+difference of the two times is what the examples per second count (the
+whole call's rate is reported beside it). The measurements:
 
 - `one run`: a single run;
 - `sweep (vmap)`: `--runs` runs in one program, all vmapped;
@@ -38,11 +43,22 @@ from benchmark import cli, compilation, completion, figures, storage, timing
 from tasks import registry
 from tasks.spec import InputError
 
+# The single-device measurements, by flag value (module docstring).
+MEASUREMENTS = ("one_run", "loop", "vmap", "in_turn", "big_job")
+
 cli.define_task_flags()
-flags.DEFINE_list("tasks", ["digits/mlp"], "Tasks to measure.")
+flags.DEFINE_list("tasks", ["digits/mlp"],
+                  "Tasks to measure. A task's switches are comma-separated "
+                  "too, so an item without '/' continues the task before it "
+                  "(`a/b:x,y,c/d` is `a/b:x,y` and `c/d`).")
 flags.DEFINE_integer("runs", 8, "Runs in a sweep.", lower_bound=2)
 flags.DEFINE_integer("updates", 100, "Updates per run to time.",
                      lower_bound=1)
+flags.DEFINE_list("measurements", list(MEASUREMENTS),
+                  "Which of the single-device measurements to make (some "
+                  f"of {', '.join(MEASUREMENTS)}); each compiles its own "
+                  "program, so leaving out the known ones saves device "
+                  "time.")
 flags.DEFINE_list("device_counts", [],
                   "Device counts to spread the faster sweep over, one "
                   "measurement each (e.g. 1,2,4); default: none.")
@@ -65,72 +81,115 @@ def peak_memory_bytes() -> int | None:
 SCALED_BY = ("batch_size", "num_envs")
 
 
+def task_names(items: list[str]) -> list[str]:
+  """`--tasks` items -> task names: an item without "/" is another switch
+  of the task before it."""
+  names = []
+  for item in items:
+    if "/" in item or not names:
+      names.append(item)
+    else:
+      names[-1] += "," + item
+  return names
+
+
 def big_job_name(name: str, key: str, value: int) -> str:
   return f"{name}{',' if ':' in name else ':'}{key}={value}"
 
 
+class _Programs:
+  """The timed programs of one measurement: the same runs compiled for
+  `updates` and for `2 x updates` updates (each also evaluates at both
+  ends and sets up once), so that the difference of their times is
+  `updates` updates and nothing else."""
+
+  def __init__(self, task, seeds: int, vmap_size: int | None, updates: int,
+               mesh=None):
+    self.task = task
+    self.programs, self.compile_s, self.from_cache = [], 0.0, False
+    for count in (updates, 2 * updates):
+      before = compilation.compile_stats()
+      compiled, args, compile_s = timing.compile_runs(task, seeds, vmap_size,
+                                                      count, mesh)
+      self.from_cache |= (compilation.compile_stats() - before).cache_hits > 0
+      self.programs.append((compiled, args))
+      self.compile_s += compile_s
+
+  def seconds(self, calls: int = 1, repeats: int = 3) -> tuple[float, float]:
+    """`(updates_s, total_s)`: seconds of `calls` calls' updates alone, and
+    of the `updates` program's calls whole (evaluations and set-up
+    included); each program's time is the best of `repeats`, since noise
+    only ever adds time."""
+    short, long = (min(timing.time_calls(self.task, compiled, args, calls)
+                       for _ in range(repeats))
+                   for compiled, args in self.programs)
+    return long - short, short
+
+
 def measure_task(name: str, runs: int, updates: int,
                  data_dir: str | None,
-                 device_counts: tuple[int, ...] = ()) -> dict:
-  """Every measurement of one task (module docstring)."""
+                 device_counts: tuple[int, ...] = (),
+                 measurements: tuple[str, ...] = MEASUREMENTS) -> dict:
+  """The `measurements` of one task, then its sweep on each of
+  `device_counts` (module docstring)."""
   task = registry.get_task(name, data_dir=data_dir)
   rows = {}
 
-  def compile_runs(task, seeds, vmap_size, mesh=None):
-    """`(compiled, args, compile_s, from_cache)`."""
-    before = compilation.compile_stats()
-    compiled = timing.compile_runs(task, seeds, vmap_size, updates, mesh)
-    from_cache = (compilation.compile_stats() - before).cache_hits > 0
-    return (*compiled, from_cache)
-
-  def row(label, seeds, run_s, compile_s, from_cache, batch_size):
+  def row(label, seeds, programs, batch_size, calls=1, compiled_here=True):
+    updates_s, total_s = programs.seconds(calls)
+    if updates_s <= 0:
+      raise InputError(f"{name}: {label}: {updates} more updates took no "
+                       "measurable time; raise --updates")
+    examples = seeds * updates * batch_size
     rows[label] = {"measurement": label, "runs": seeds,
-                   "run_s": round(run_s, 6),
-                   "compile_s": round(compile_s, 3),
-                   "compiled_from_cache": from_cache,
-                   "examples_per_s": round(seeds * updates * batch_size
-                                           / run_s, 1),
+                   "updates_s": round(updates_s, 6),
+                   "run_s": round(total_s, 6),
+                   "compile_s": round(programs.compile_s, 3)
+                                if compiled_here else 0.0,
+                   "compiled_from_cache": programs.from_cache
+                                          if compiled_here else None,
+                   "examples_per_s": round(examples / updates_s, 1),
+                   "examples_per_s_with_evaluations": round(
+                       examples / total_s, 1),
                    "peak_memory_bytes": peak_memory_bytes()}
 
   batch = task.recipe.batch_size
-  one, one_args, one_compile_s, one_cached = compile_runs(task, 1, None)
-  row("one run", 1, timing.time_calls(task, one, one_args), one_compile_s,
-      one_cached, batch)
-  # The loop reuses the one-run program: nothing compiled for it.
-  row("loop", runs, timing.time_calls(task, one, one_args, calls=runs), 0.0,
-      None, batch)
-  for label, vmap_size in (("sweep (vmap)", None), ("sweep (in turn)", 1)):
-    compiled, args, compile_s, cached = compile_runs(task, runs, vmap_size)
-    row(label, runs, timing.time_calls(task, compiled, args), compile_s,
-        cached, batch)
+  if "one_run" in measurements or "loop" in measurements:
+    one = _Programs(task, 1, None, updates)
+  if "one_run" in measurements:
+    row("one run", 1, one, batch)
+  if "loop" in measurements:
+    # The loop reuses the one-run programs: nothing compiled for it.
+    row("loop", runs, one, batch, calls=runs, compiled_here=False)
+  sweeps = {"vmap": ("sweep (vmap)", None), "in_turn": ("sweep (in turn)", 1)}
+  for measurement, (label, vmap_size) in sweeps.items():
+    if measurement in measurements:
+      row(label, runs, _Programs(task, runs, vmap_size, updates), batch)
   scaled = [key for key in SCALED_BY if key in task.config]
-  if scaled:
+  if scaled and "big_job" in measurements:
     big = registry.get_task(
         big_job_name(name, scaled[0], runs * task.config[scaled[0]]),
         data_dir=data_dir)
-    compiled, args, compile_s, cached = compile_runs(big, 1, None)
-    row("big job", 1, timing.time_calls(big, compiled, args), compile_s,
-        cached, big.recipe.batch_size)
-  best = max(("sweep (vmap)", "sweep (in turn)"),
-             key=lambda k: rows[k]["examples_per_s"])
+    row("big job", 1, _Programs(big, 1, None, updates),
+        big.recipe.batch_size)
+  measured_sweeps = [label for label, _ in sweeps.values() if label in rows]
+  best = max(measured_sweeps, key=lambda k: rows[k]["examples_per_s"],
+             default=None)
   scaling = {}
   for count in device_counts:
     label = f"sweep on {count} device(s)"
-    compiled, args, compile_s, cached = compile_runs(
-        task, runs, None if best == "sweep (vmap)" else 1,
-        completion.run_mesh(count))
-    row(label, runs, timing.time_calls(task, compiled, args), compile_s,
-        cached, batch)
+    row(label, runs, _Programs(task, runs,
+                               1 if best == "sweep (in turn)" else None,
+                               updates, completion.run_mesh(count)), batch)
     first = device_counts[0]
     scaling[f"scaling efficiency on {count}"] = round(
         rows[label]["examples_per_s"] / rows[f"sweep on {first} device(s)"]
         ["examples_per_s"] / (count / first), 3)
-  ratios = {"best sweep": best,
-            "sweep / loop": round(rows[best]["examples_per_s"]
-                                  / rows["loop"]["examples_per_s"], 3)}
-  if "big job" in rows:
-    ratios["sweep / big job"] = round(rows[best]["examples_per_s"]
-                                      / rows["big job"]["examples_per_s"], 3)
+  ratios = {"best sweep": best}
+  for limit, key in (("loop", "sweep / loop"), ("big job", "sweep / big job")):
+    if best and limit in rows:
+      ratios[key] = round(rows[best]["examples_per_s"]
+                          / rows[limit]["examples_per_s"], 3)
   ratios.update(scaling)
   return {"task": name, "updates": updates, "batch_size": batch,
           "cost_unit": task.recipe.cost_unit, "rows": list(rows.values()),
@@ -140,13 +199,16 @@ def measure_task(name: str, runs: int, updates: int,
 def markdown(result: dict) -> str:
   lines = [f"### {result['task']} ({result['updates']} updates, batch "
            f"{result['batch_size']})", "",
-           "| measurement | runs | examples/s | run s | compile s "
-           "(cached?) | peak memory |", "|---|---:|---:|---:|---:|---:|"]
+           "| measurement | runs | examples/s (updates) | examples/s (with "
+           "2 evaluations) | updates s | compile s (cached?) | peak memory |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
   for r in result["rows"]:
     memory = ("n/a" if r["peak_memory_bytes"] is None
               else f"{r['peak_memory_bytes'] / 2**30:.2f} GiB")
-    lines.append(f"| {r['measurement']} | {r['runs']} | {r['examples_per_s']:,.0f} | "
-                 f"{r['run_s']:.3f} | {r['compile_s']:.1f}"
+    lines.append(f"| {r['measurement']} | {r['runs']} | "
+                 f"{r['examples_per_s']:,.0f} | "
+                 f"{r['examples_per_s_with_evaluations']:,.0f} | "
+                 f"{r['updates_s']:.3f} | {r['compile_s']:.1f}"
                  f"{' (cache)' if r['compiled_from_cache'] else ''} | "
                  f"{memory} |")
   lines.append("")
@@ -184,10 +246,14 @@ def main(argv):
     raise InputError(f"--device_counts must be integers: {e}") from e
   for count in device_counts:
     completion.run_mesh(count)  # Validates it before any measurement.
+  unknown = sorted(set(FLAGS.measurements) - set(MEASUREMENTS))
+  if unknown:
+    raise InputError(f"--measurements: unknown {', '.join(unknown)}; "
+                     f"known: {', '.join(MEASUREMENTS)}")
   results = []
-  for name in FLAGS.tasks:
+  for name in task_names(FLAGS.tasks):
     result = measure_task(name, FLAGS.runs, FLAGS.updates, FLAGS.data_dir,
-                          device_counts)
+                          device_counts, tuple(FLAGS.measurements))
     print(markdown(result), flush=True)
     results.append(result)
   if FLAGS.output:

@@ -10,11 +10,38 @@ stay float32 (flax reduces the statistics in float32).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+
+def _pads(padding, image_shape, kernel_shape, window_strides):
+  """Explicit `((top, bottom), (left, right))` padding, hashable."""
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(image_shape, kernel_shape,
+                                      window_strides, padding)
+  return tuple((int(lo), int(hi)) for lo, hi in padding)
+
+
+def _check_plain(lhs_dilation, rhs_dilation, feature_group_count, name):
+  if (feature_group_count != 1 or any(d != 1 for d in lhs_dilation or ())
+      or any(d != 1 for d in rhs_dilation or ())):
+    raise NotImplementedError(f"{name}: no groups and no dilation")
+
+
+def _patches(lhs, kernel_hw, window_strides, pads):
+  """NHWC images -> `[N, out_h, out_w, kh * kw * C]` patches (im2col), the
+  channels ordered (row, column, input channel), an HWIO kernel's order."""
+  (kh, kw), (sh, sw) = kernel_hw, window_strides
+  x = jnp.pad(lhs, ((0, 0), *pads, (0, 0)))
+  height, width = x.shape[1:3]
+  out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
+  return jnp.concatenate(
+      [x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
+       for i in range(kh) for j in range(kw)], axis=-1)
 
 
 def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -30,22 +57,86 @@ def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
   it; the parameters are the same as with the default convolution.
   """
   del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
-  if (feature_group_count != 1 or any(d != 1 for d in lhs_dilation or ())
-      or any(d != 1 for d in rhs_dilation or ())):
-    raise NotImplementedError("conv_as_matmul: no groups and no dilation")
+  _check_plain(lhs_dilation, rhs_dilation, feature_group_count,
+               "conv_as_matmul")
   kh, kw, cin, cout = rhs.shape
-  if isinstance(padding, str):
-    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw),
-                                      window_strides, padding)
-  x = jnp.pad(lhs, ((0, 0), *padding, (0, 0)))
-  (sh, sw), (height, width) = window_strides, x.shape[1:3]
-  out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
-  # Channels ordered (row, column, input channel): the kernel's own order.
-  patches = jnp.concatenate(
-      [x[:, i:i + (out_h - 1) * sh + 1:sh, j:j + (out_w - 1) * sw + 1:sw]
-       for i in range(kh) for j in range(kw)], axis=-1)
+  pads = _pads(padding, lhs.shape[1:3], (kh, kw), window_strides)
+  patches = _patches(lhs, (kh, kw), window_strides, pads)
   return jnp.einsum("nhwk,ko->nhwo", patches,
                     rhs.reshape(kh * kw * cin, cout), precision=precision)
+
+
+# Rows (image positions) per partial sum of the kernel gradient: enough for
+# an efficient matrix product, few enough that the partial sums give the
+# GPU many independent products.
+_KERNEL_GRAD_ROWS = 2048
+
+
+def _xla_conv(lhs, rhs, window_strides, pads, precision):
+  return jax.lax.conv_general_dilated(
+      lhs, rhs, window_strides, pads, precision=precision,
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads):
+  """The gradient of an HWIO kernel: patches x output gradient, summed over
+  every image position, as a split-K matrix product: partial sums over
+  groups of whole images, then their sum (deterministic: no atomics)."""
+  kh, kw, cin, cout = kernel_shape
+  patches = _patches(lhs, (kh, kw), window_strides, pads)
+  images, out_h, out_w, _ = grad.shape
+  per_group = next(d for d in range(1, images + 1) if images % d == 0 and (
+      d * out_h * out_w >= _KERNEL_GRAD_ROWS or d == images))
+  groups = images // per_group
+  partial = jnp.einsum(
+      "gnk,gno->gko", patches.reshape(groups, -1, kh * kw * cin),
+      grad.reshape(groups, -1, cout), preferred_element_type=jnp.float32)
+  return partial.sum(0).reshape(kernel_shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv_matmul_kernel_grad(lhs, rhs, window_strides, pads, precision):
+  return _xla_conv(lhs, rhs, window_strides, pads, precision)
+
+
+def _conv_matmul_kernel_grad_fwd(lhs, rhs, window_strides, pads, precision):
+  return _xla_conv(lhs, rhs, window_strides, pads, precision), (lhs, rhs)
+
+
+def _conv_matmul_kernel_grad_bwd(window_strides, pads, precision, residuals,
+                                 grad):
+  lhs, rhs = residuals
+  _, input_vjp = jax.vjp(
+      lambda x: _xla_conv(x, rhs, window_strides, pads, precision), lhs)
+  (lhs_grad,) = input_vjp(grad)
+  rhs_grad = _kernel_grad_as_matmul(lhs, grad, rhs.shape, window_strides,
+                                    pads)
+  return lhs_grad, rhs_grad.astype(rhs.dtype)
+
+
+_conv_matmul_kernel_grad.defvjp(_conv_matmul_kernel_grad_fwd,
+                                _conv_matmul_kernel_grad_bwd)
+
+
+def conv_matmul_kernel_grad(lhs, rhs, window_strides, padding,
+                            lhs_dilation=None, rhs_dilation=None,
+                            dimension_numbers=None, feature_group_count=1,
+                            precision=None):
+  """`lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is a
+  matrix product of im2col patches (split over groups of images); the
+  forward pass and the input gradient stay XLA's convolutions.
+
+  Why: vmapped over runs, XLA's forward and input-gradient convolutions
+  (grouped) run near the speed of one big batch on a GPU, but its kernel
+  gradient does not (BUILD_NOTES, "Where a vmapped convolution loses
+  time"). The patches exist only inside the backward pass.
+  """
+  del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
+  _check_plain(lhs_dilation, rhs_dilation, feature_group_count,
+               "conv_matmul_kernel_grad")
+  pads = _pads(padding, lhs.shape[1:3], rhs.shape[:2], window_strides)
+  return _conv_matmul_kernel_grad(lhs, rhs, tuple(window_strides), pads,
+                                  precision)
 
 
 class ConvBN(nn.Module):

@@ -96,6 +96,43 @@ def test_convolution_as_matrix_product(kernel, stride, padding):
   np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("kernel, stride, padding", [
+    (3, 1, "SAME"), (3, 2, "SAME"), (1, 2, "SAME"), (3, 2, "VALID"),
+    (3, 1, ((1, 1), (2, 0)))])
+def test_kernel_gradient_as_matrix_product(kernel, stride, padding):
+  # Vmapped over runs, as in a sweep: the same gradients as XLA's.
+  rng = np.random.default_rng(0)
+  images = jnp.asarray(rng.normal(size=(3, 4, 9, 9, 5)), jnp.float32)
+  weights = jnp.asarray(rng.normal(size=(3, kernel, kernel, 5, 7)),
+                        jnp.float32)
+
+  def loss(conv):
+    return lambda x, w: jnp.sum(jnp.sin(conv(
+        x, w, (stride, stride), padding, precision="highest")))
+
+  def xla(x, w, strides, padding, precision):
+    return jax.lax.conv_general_dilated(
+        x, w, strides, padding, precision=precision,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  hybrid = resnet_layers.conv_matmul_kernel_grad
+  expected = jax.vmap(jax.grad(loss(xla), (0, 1)))(images, weights)
+  got = jax.vmap(jax.grad(loss(hybrid), (0, 1)))(images, weights)
+  np.testing.assert_allclose(got[0], expected[0], atol=1e-5)
+  np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-4)
+  np.testing.assert_allclose(hybrid(images[0], weights[0], (stride, stride),
+                                    padding, precision="highest"),
+                             xla(images[0], weights[0], (stride, stride),
+                                 padding, "highest"), atol=1e-5)
+  # Forward and input gradient stay XLA's convolutions; the kernel
+  # gradient is a matrix product.
+  jaxpr = str(jax.make_jaxpr(jax.vmap(jax.grad(loss(hybrid), 1)))(
+      images, weights))
+  assert "conv_general_dilated" in jaxpr and "dot_general" in jaxpr
+  with pytest.raises(NotImplementedError, match="no groups"):
+    hybrid(images[0], weights[0], (1, 1), "SAME", feature_group_count=5)
+
+
 def test_matmul_conv_switch_keeps_parameters_and_drops_convolutions():
   # Same parameter tree and outputs; vmapped over runs (a sweep), no
   # convolution is left, only (batched) matrix products.

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from benchmark import perf
 from conftest import run_cli
 
 SMALL = ["--splits=layer.head", "--procedures=T1,T3", "--seeds=2",
@@ -200,7 +201,7 @@ def test_perf_script_measures_sweep_loop_big_job_and_scaling(tmp_path):
   output = tmp_path / "perf.json"
   two_devices = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
   result = run_cli("benchmark.perf", "--tasks=digits/mlp", "--runs=2",
-                   "--updates=10", "--device_counts=1,2",
+                   "--updates=50", "--device_counts=1,2",
                    f"--output={output}", env=two_devices)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "| sweep (vmap) | 2 |" in result.stdout
@@ -210,9 +211,14 @@ def test_perf_script_measures_sweep_loop_big_job_and_scaling(tmp_path):
       "one run", "loop", "sweep (vmap)", "sweep (in turn)", "big job",
       "sweep on 1 device(s)", "sweep on 2 device(s)"]
   for label, row in rows.items():
-    examples = row["runs"] * 10 * (128 if label == "big job" else 64)
-    assert row["examples_per_s"] == pytest.approx(examples / row["run_s"],
-                                                  rel=0.01)
+    # Rates count the 50 updates alone (the difference of a 100- and a
+    # 50-update program), beside the 50-update program's whole call.
+    examples = row["runs"] * 50 * (128 if label == "big job" else 64)
+    assert 0 < row["updates_s"]
+    assert row["examples_per_s"] == pytest.approx(
+        examples / row["updates_s"], rel=0.01)
+    assert row["examples_per_s_with_evaluations"] == pytest.approx(
+        examples / row["run_s"], rel=0.01)
   ratios = measured["ratios"]
   best = rows[ratios["best sweep"]]["examples_per_s"]
   assert ratios["sweep / loop"] == pytest.approx(
@@ -234,17 +240,33 @@ def test_perf_script_measures_sweep_loop_big_job_and_scaling(tmp_path):
                         "--replot needs --figure")
 
 
+def test_perf_task_list_keeps_switches_with_their_task():
+  assert perf.task_names(["cifar10/resnet20:dtype=bfloat16", "smoke",
+                          "digits/mlp", "cartpole/ppo:smoke"]) == [
+      "cifar10/resnet20:dtype=bfloat16,smoke", "digits/mlp",
+      "cartpole/ppo:smoke"]
+
+
 def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
   output = tmp_path / "perf.json"
   result = run_cli("benchmark.perf", "--tasks=cartpole/ppo:smoke", "--runs=2",
-                   "--updates=2", f"--output={output}")
+                   "--updates=8", "--measurements=vmap,big_job",
+                   f"--output={output}")
   assert result.returncode == 0, result.stderr[-2000:]
   [measured] = json.load(open(output))["results"]
   rows = {row["measurement"]: row for row in measured["rows"]}
+  assert list(rows) == ["sweep (vmap)", "big job"]  # Only those asked for.
   frames = measured["batch_size"]  # num_envs x num_steps of one run.
   assert rows["big job"]["examples_per_s"] == pytest.approx(
-      2 * frames * 2 / rows["big job"]["run_s"], rel=0.01)
-  assert "sweep / big job" in measured["ratios"]
+      2 * frames * 8 / rows["big job"]["updates_s"], rel=0.01)
+  assert measured["ratios"] == {
+      "best sweep": "sweep (vmap)",
+      "sweep / big job": pytest.approx(
+          rows["sweep (vmap)"]["examples_per_s"]
+          / rows["big job"]["examples_per_s"], abs=1e-3)}
+  assert_one_line_error(
+      run_cli("benchmark.perf", "--measurements=vmap,bigjob"),
+      "--measurements: unknown bigjob")
 
 
 def test_throughput_script_measures_each_vmap_size(tmp_path):

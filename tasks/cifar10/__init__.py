@@ -55,7 +55,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   0.4 at 25%), 10 epochs.
   """
   recipes.check_switches(f"cifar10/{model}", switches,
-                         known=("smoke", "matmul_conv"))
+                         known=("smoke", "matmul_conv", "matmul_kernel_grad"))
   config = ml_collections.ConfigDict()
   config.blocks_per_stage = {"resnet20": 3, "resnet56": 9}.get(model, 0)
   config.widths = (32, 64, 128, 256) if model == "fastnet" else (16, 32, 64)
@@ -65,9 +65,10 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   config.warmup_fraction = 0.25 if model == "fastnet" else 2 / config.epochs
   config.schedule = "one_cycle" if model == "fastnet" else "warmup_cosine"
   config.momentum = 0.9
-  # Computation precision (parameters stay float32): the fast task computes
-  # in bfloat16 like the fastest public CIFAR-10 recipes.
-  config.dtype = "bfloat16" if model == "fastnet" else "float32"
+  # Computation precision (parameters stay float32). The tasks that are swept
+  # compute in bfloat16, like the fastest public CIFAR-10 recipes: it
+  # doubles what the GPU can do for a batched sweep (BUILD_NOTES).
+  config.dtype = "float32" if model == "resnet56" else "bfloat16"
   config.weight_decay = 5e-4
   config.eval_geometric = 12
   config.eval_linear = 20
@@ -90,6 +91,11 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
     # convolutions. Set only when asked, so existing originals' recipes
     # are unchanged.
     config.conv = "matmul"
+  if "matmul_kernel_grad" in switches:
+    # XLA's convolutions, but kernel gradients as im2col matrix products
+    # (resnet_layers.conv_matmul_kernel_grad): the part of a vmapped
+    # convolution that GPUs run slowly.
+    config.conv = "matmul_kernel_grad"
   return config
 
 
@@ -204,8 +210,9 @@ def make_network(model: str, config: ml_collections.ConfigDict):
     raise spec.InputError(f"cifar10/{model}: dtype must be float32 or "
                           f"bfloat16, got {config.dtype!r}")
   dtype = jnp.dtype(config.dtype)
-  conv = (resnet_layers.conv_as_matmul if config.get("conv") == "matmul"
-          else None)
+  conv = {"matmul": resnet_layers.conv_as_matmul,
+          "matmul_kernel_grad": resnet_layers.conv_matmul_kernel_grad,
+          None: None}[config.get("conv")]
   if model == "fastnet":
     return resnet.FastNet(tuple(config.widths), dtype=dtype, conv=conv)
   return resnet.CifarResNet(config.blocks_per_stage, tuple(config.widths),
