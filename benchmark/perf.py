@@ -9,7 +9,8 @@ program also evaluates (at both ends of the schedule) and sets up, which
 would weigh on `--runs` runs more than on one big job; so each measurement
 compiles its runs for `--updates` and for twice as many updates, and the
 difference of the two times is what the examples per second count (the
-whole call's rate is reported beside it). The measurements:
+whole call's rate is reported beside it); each time is the best of
+`--repeats` timings after one warm-up call. The measurements:
 
 - `one run`: a single run;
 - `sweep (vmap)`: `--runs` runs in one program, all vmapped;
@@ -53,6 +54,9 @@ flags.DEFINE_list("tasks", ["digits/mlp"],
                   "(`a/b:x,y,c/d` is `a/b:x,y` and `c/d`).")
 flags.DEFINE_integer("runs", 8, "Runs in a sweep.", lower_bound=2)
 flags.DEFINE_integer("updates", 100, "Updates per run to time.",
+                     lower_bound=1)
+flags.DEFINE_integer("repeats", 3, "Timings of each program; the best "
+                     "counts, since noise only ever adds time.",
                      lower_bound=1)
 flags.DEFINE_list("measurements", list(MEASUREMENTS),
                   "Which of the single-device measurements to make (some "
@@ -115,13 +119,12 @@ class _Programs:
       self.programs.append((compiled, args))
       self.compile_s += compile_s
 
-  def seconds(self, calls: int = 1, repeats: int = 3) -> tuple[float, float]:
+  def seconds(self, calls: int, repeats: int) -> tuple[float, float]:
     """`(updates_s, total_s)`: seconds of `calls` calls' updates alone, and
     of the `updates` program's calls whole (evaluations and set-up
-    included); each program's time is the best of `repeats`, since noise
-    only ever adds time."""
-    short, long = (min(timing.time_calls(self.task, compiled, args, calls)
-                       for _ in range(repeats))
+    included); each program's time is the best of `repeats`."""
+    short, long = (timing.time_calls(self.task, compiled, args, calls,
+                                     repeats)
                    for compiled, args in self.programs)
     return long - short, short
 
@@ -129,14 +132,15 @@ class _Programs:
 def measure_task(name: str, runs: int, updates: int,
                  data_dir: str | None,
                  device_counts: tuple[int, ...] = (),
-                 measurements: tuple[str, ...] = MEASUREMENTS) -> dict:
+                 measurements: tuple[str, ...] = MEASUREMENTS,
+                 repeats: int = 3) -> dict:
   """The `measurements` of one task, then its sweep on each of
   `device_counts` (module docstring)."""
   task = registry.get_task(name, data_dir=data_dir)
   rows = {}
 
   def row(label, seeds, programs, batch_size, calls=1, compiled_here=True):
-    updates_s, total_s = programs.seconds(calls)
+    updates_s, total_s = programs.seconds(calls, repeats)
     if updates_s <= 0:
       raise InputError(f"{name}: {label}: {updates} more updates took no "
                        "measurable time; raise --updates")
@@ -253,7 +257,8 @@ def main(argv):
   results = []
   for name in task_names(FLAGS.tasks):
     result = measure_task(name, FLAGS.runs, FLAGS.updates, FLAGS.data_dir,
-                          device_counts, tuple(FLAGS.measurements))
+                          device_counts, tuple(FLAGS.measurements),
+                          FLAGS.repeats)
     print(markdown(result), flush=True)
     results.append(result)
   if FLAGS.output:
