@@ -153,6 +153,10 @@ def test_matmul_conv_switch_keeps_parameters_and_drops_convolutions():
   jaxpr = str(jax.make_jaxpr(jax.vmap(
       lambda v: im2col.apply(v, images)))(stacked))
   assert "conv_general_dilated" not in jaxpr and "dot_general" in jaxpr
+  matmul.conv = "winograd"
+  with pytest.raises(InputError, match="conv must be matmul or "
+                     "matmul_kernel_grad, got 'winograd'"):
+    cifar10.make_network("resnet20", matmul)
 
 
 def test_recipes():

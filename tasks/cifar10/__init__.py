@@ -210,9 +210,12 @@ def make_network(model: str, config: ml_collections.ConfigDict):
     raise spec.InputError(f"cifar10/{model}: dtype must be float32 or "
                           f"bfloat16, got {config.dtype!r}")
   dtype = jnp.dtype(config.dtype)
-  conv = {"matmul": resnet_layers.conv_as_matmul,
-          "matmul_kernel_grad": resnet_layers.conv_matmul_kernel_grad,
-          None: None}[config.get("conv")]
+  convolutions = {None: None, "matmul": resnet_layers.conv_as_matmul,
+                  "matmul_kernel_grad": resnet_layers.conv_matmul_kernel_grad}
+  if config.get("conv") not in convolutions:
+    raise spec.InputError(f"cifar10/{model}: conv must be matmul or "
+                          f"matmul_kernel_grad, got {config.conv!r}")
+  conv = convolutions[config.get("conv")]
   if model == "fastnet":
     return resnet.FastNet(tuple(config.widths), dtype=dtype, conv=conv)
   return resnet.CifarResNet(config.blocks_per_stage, tuple(config.widths),
