@@ -206,7 +206,15 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
                 - segment_started,
                 "performance": _json_curve(performance)}
     _save_progress(directory, progress, states)
-    seconds_per_update = (time.time() - segment_started) / lengths[i]
+    seconds = time.time() - segment_started
+    seconds_per_update = seconds / lengths[i]
+    recipe = task.recipe
+    log(f"segment {i + 1} of {len(lengths)}: "
+        f"{sum(lengths[:i + 1]) * recipe.cost_per_update:.4g} "
+        f"{recipe.cost_unit}, {task.performance_name} "
+        f"{np.round(performance[:, -1], 4).tolist()}, "
+        f"{lengths[i] * recipe.cost_per_update * len(seeds) / seconds:.3g} "
+        f"{recipe.cost_unit}/s over all seeds (checkpoint included)")
   return (performance, np.asarray(states.diverged),
           staged.variables(states, keys), progress["wall_time_s"],
           progress["processes"])

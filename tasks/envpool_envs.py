@@ -21,7 +21,10 @@ Runs cannot be vmapped over a pool: they run one after another
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import tempfile
 
 import jax
 import jax.experimental
@@ -121,6 +124,47 @@ def make_pool(envpool, name: str, env_id: str, num_envs: int, seed: int,
   return pool
 
 
+def scenario_file(envpool, env_id: str, overrides: dict) -> str:
+  """Path of a copy of `env_id`'s ViZDoom scenario file (.cfg) with the
+  `key = value` settings of `overrides` replaced (or added).
+
+  envpool takes the scenario from a file (`cfg_path`), so a setting such as
+  the render resolution changes through a copy. The copy goes to the temp
+  folder under a name made from its content, written atomically: processes
+  that share the folder write or reuse the same file.
+
+  Raises:
+    spec.InputError: not a ViZDoom environment, or its file is missing.
+  """
+  if env_id not in envpool.list_all_envs():
+    raise spec.InputError(f"unknown envpool environment {env_id!r}")
+  default = getattr(envpool.make_spec(env_id).config, "cfg_path", None)
+  if default is None:
+    raise spec.InputError(f"{env_id} has no ViZDoom scenario file, so "
+                          f"scenario settings {overrides} cannot apply")
+  try:
+    with open(default) as f:
+      text = f.read()
+  except OSError as e:
+    raise spec.InputError(f"{env_id}: cannot read its scenario file ({e}); "
+                          f"{ASSETS_HELP}") from e
+  for key, value in sorted(overrides.items()):
+    line = f"{key} = {value}"
+    text, found = re.subn(rf"(?im)^\s*{re.escape(key)}\s*=.*$", line, text)
+    if not found:
+      text += f"\n{line}\n"
+  digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+  folder = os.path.join(tempfile.gettempdir(), "mcbench-vizdoom")
+  os.makedirs(folder, exist_ok=True)
+  path = os.path.join(folder, f"{env_id}-{digest}.cfg")
+  if not os.path.exists(path):
+    fd, partial = tempfile.mkstemp(dir=folder, suffix=".partial")
+    with os.fdopen(fd, "w") as f:
+      f.write(text)
+    os.replace(partial, path)
+  return path
+
+
 def device_step(pool):
   """`(handle, step)` for stepping `pool` inside a compiled program.
 
@@ -178,12 +222,18 @@ def build(name: str, config: ml_collections.ConfigDict,
       entropy_coefficient=config.entropy_coefficient,
       baseline_coefficient=config.baseline_coefficient)
   impala.check_hyperparameters(hp)
+  # ViZDoom only, as `config.scenario`: settings of the scenario file to
+  # override. The file's path depends on the machine, so it stays out of
+  # the config, which records the overrides themselves.
+  overrides = dict(config.get("scenario", {}))
+  scenario = ({"cfg_path": scenario_file(envpool, config.env_id, overrides)}
+              if overrides else {})
   train_pool = make_pool(envpool, name, config.env_id, config.num_envs,
                          config.env_seed, config.num_threads,
-                         dict(config.train_env))
+                         {**config.train_env, **scenario})
   eval_pool = make_pool(envpool, name, config.env_id, config.eval_episodes,
                         config.env_seed + 10_000, config.num_threads,
-                        dict(config.eval_env))
+                        {**config.eval_env, **scenario})
   frame_skip = int(train_pool.spec.config.frame_skip)
   frames_per_update = hp.steps_per_update * frame_skip
   num_updates = config.total_frames // frames_per_update
@@ -240,4 +290,5 @@ def build(name: str, config: ml_collections.ConfigDict,
                  "observation_shape": list(observation_shape),
                  "num_actions": num_actions,
                  "train_env": dict(config.train_env),
-                 "eval_env": dict(config.eval_env)})
+                 "eval_env": dict(config.eval_env),
+                 "scenario": overrides})

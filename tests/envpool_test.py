@@ -21,9 +21,9 @@ from conftest import ROOT, train_interrupted
 
 from benchmark import completion, procedures, splitter
 from benchmark import originals as originals_lib
-from tasks import registry, spec
+from tasks import envpool_envs, registry, spec
 
-pytest.importorskip("envpool")
+envpool = pytest.importorskip("envpool")
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -153,6 +153,26 @@ def test_resumed_training_steps_the_new_pool(monkeypatch, tmp_path):
   assert not np.array_equal(old_state.handle, own_handle)
   np.testing.assert_array_equal(learner.reattach(old_state).handle,
                                 own_handle)
+
+
+def test_vizdoom_scenario_settings_go_through_a_copy_of_its_file():
+  settings = {"screen_resolution": "RES_160X120", "render_crosshair": "false"}
+  path = envpool_envs.scenario_file(envpool, "MyWayHome-v1", settings)
+  with open(path) as f:
+    text = f.read()
+  assert "screen_resolution = RES_160X120" in text  # Replaced,
+  assert "RES_320X240" not in text
+  assert "render_crosshair = false" in text  # added,
+  assert "doom_scenario_path = my_way_home.wad" in text  # the rest kept.
+  # Named by its content: the same settings reuse the file.
+  assert envpool_envs.scenario_file(envpool, "MyWayHome-v1", settings) == path
+  with pytest.raises(spec.InputError, match="no ViZDoom scenario file"):
+    envpool_envs.scenario_file(envpool, "Pong-v5", settings)
+  with pytest.raises(spec.InputError, match="unknown envpool environment"):
+    envpool_envs.scenario_file(envpool, "Quake-v1", settings)
+  # The task records its settings (the path is this machine's).
+  config = registry.get_config("doom-mywayhome/impala")[2]
+  assert dict(config.scenario) == {"screen_resolution": "RES_160X120"}
 
 
 @pytest.mark.parametrize("name, kwargs, message", [

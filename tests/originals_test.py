@@ -22,8 +22,18 @@ def test_resumed_training_is_the_uninterrupted_one(monkeypatch, tmp_path):
   resumed = originals_lib.train_originals(task, workdir, [0, 1],
                                           resumable=True,
                                           log=messages.append)
-  assert messages == [f"resuming {task.name} seeds [0, 1] after evaluation "
-                      f"segment 2 of {len(task.recipe.eval_updates) - 1}"]
+  segments = len(task.recipe.eval_updates) - 1
+  assert messages[0] == (f"resuming {task.name} seeds [0, 1] after "
+                         f"evaluation segment 2 of {segments}")
+  # Then one line per segment trained: cost so far, performance, speed.
+  assert [m.split(":")[0] for m in messages[1:]] == [
+      f"segment {i} of {segments}" for i in range(3, segments + 1)]
+  recipe = task.recipe
+  assert messages[-1].startswith(
+      f"segment {segments} of {segments}: "
+      f"{recipe.num_updates * recipe.cost_per_update:.4g} {recipe.cost_unit}, "
+      f"{task.performance_name} "
+      f"{np.round([r.performance[-1] for r in resumed], 4).tolist()}, ")
   for a, b in zip(whole, resumed):
     np.testing.assert_array_equal(a.performance, b.performance)
     assert a.content_hash == b.content_hash
