@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -109,6 +110,34 @@ class ActorCritic(nn.Module):
     return logits, values[:, 0]
 
 
+def in_turn_on_cpu(init):
+  """`init(key)` whose vmapped form initialises the runs one after another
+  (`lax.map`) on the CPU, and as one batch elsewhere.
+
+  Why: orthogonal initialisation takes a QR decomposition per kernel, and
+  jaxlib 0.10's CPU LAPACK kernels split a batched one over XLA's intra-op
+  thread pool, then block until its parts are done. When a program runs as
+  many of them at once as the pool has threads (2 on a 2-core machine; the
+  IMPALA torso has 18 kernels), every thread waits for work that no thread
+  is free to do, and the program hangs (BUILD_NOTES). One run at a time has
+  nothing to split. Each run's values are the same bit for bit either way.
+  """
+
+  @jax.custom_batching.custom_vmap
+  def one_at_a_time(key):
+    return init(key)
+
+  @one_at_a_time.def_vmap
+  def batched(axis_size, in_batched, keys):
+    del axis_size, in_batched  # One argument, the batched keys.
+    variables = jax.lax.platform_dependent(
+        keys, cpu=lambda k: jax.lax.map(one_at_a_time, k),
+        default=jax.vmap(init))
+    return variables, jax.tree.map(lambda _: True, variables)
+
+  return one_at_a_time
+
+
 def flax_network(num_actions: int, torso: str, hidden: Sequence[int],
                  shared: bool, observation_shape: Sequence[int]):
   """`(init(key) -> variables, apply(variables, observations))`."""
@@ -118,7 +147,7 @@ def flax_network(num_actions: int, torso: str, hidden: Sequence[int],
   def init(key):
     return dict(model.init(key, example))
 
-  return init, model.apply
+  return in_turn_on_cpu(init), model.apply
 
 
 def haiku_network(num_actions: int, torso: str, hidden: Sequence[int],
@@ -161,7 +190,7 @@ def haiku_network(num_actions: int, torso: str, hidden: Sequence[int],
   def apply(variables, observations):
     return model.apply(variables["params"], observations)
 
-  return init, apply
+  return in_turn_on_cpu(init), apply
 
 
 FRAMEWORKS = {"flax": flax_network, "haiku": haiku_network}

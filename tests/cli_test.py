@@ -251,9 +251,9 @@ def test_perf_task_list_keeps_switches_with_their_task():
 
 def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
   output = tmp_path / "perf.json"
-  # One timing per program: every execution of this PPO program risks an
-  # intermittent XLA:CPU deadlock (BUILD_NOTES, "Noticed: benchmark.perf
-  # on CartPole can hang"), so the test runs as few as it can.
+  # One timing per program keeps the test short. (Its intermittent hang
+  # was jaxlib's batched CPU QR in the vmapped initialisation, now taken
+  # one run at a time: BUILD_NOTES, "The CartPole perf hang, found".)
   result = run_cli("benchmark.perf", "--tasks=cartpole/ppo:smoke", "--runs=2",
                    "--updates=32", "--repeats=1",
                    "--measurements=vmap,big_job", f"--output={output}")

@@ -7,6 +7,7 @@ network.
 """
 
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +16,7 @@ import pytest
 
 from benchmark import completion, procedures, records, splitter, storage
 from benchmark import sweep
-from tasks import registry, spec
+from tasks import actor_critic, registry, spec
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,28 @@ def test_haiku_agent_has_the_same_parts_and_learns():
       jax.random.split(key, 2))
   assert np.all(np.isfinite(curves.performance))
   assert not np.any(curves.diverged)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu",
+                    reason="checks the CPU program's LAPACK calls")
+@pytest.mark.parametrize("framework, torso, observation_shape", [
+    ("flax", "impala", (4, 84, 84)), ("haiku", "mlp", (4,))])
+def test_vmapped_initialisation_takes_one_qr_at_a_time(framework, torso,
+                                                       observation_shape):
+  # Batched, jaxlib 0.10's CPU QR hung this program (18 orthogonal kernels
+  # on a 2-thread pool; BUILD_NOTES): each QR must be of one matrix, and
+  # each run must get its own key's values.
+  init, _ = actor_critic.FRAMEWORKS[framework](6, torso, (64,), True,
+                                               observation_shape)
+  keys = jax.random.split(jax.random.key(0), 3)
+  program = jax.jit(jax.vmap(init))
+  compiled = program.lower(keys).compile().as_text()
+  matrices = re.findall(r"(f32\[[\d,]*\])[^\n]*lapack_sgeqrf", compiled)
+  assert matrices and all(m.count(",") == 1 for m in matrices), matrices
+  batched = program(keys)
+  for i, key in enumerate(keys):
+    jax.tree.map(np.testing.assert_array_equal, init(key),
+                 jax.tree.map(lambda v, i=i: v[i], batched))
 
 
 @pytest.mark.parametrize("family", ["minatar-breakout", "minatar-asterix",
