@@ -203,6 +203,29 @@ def device_step(pool):
   return jnp.zeros((), jnp.int32), step
 
 
+def restrict_actions(step, num_pool_actions: int, actions: tuple[int, ...]):
+  """`(num_actions, step)`: `step` for an agent whose action `i` is the
+  pool's action `actions[i]` (all of the pool's actions if `actions` is
+  empty). A lookup inside the compiled step, so the pool and its XLA
+  interface stay as they are.
+
+  Raises:
+    spec.InputError: fewer than two actions, repeats, or an index the pool
+      does not have.
+  """
+  if not actions:
+    return num_pool_actions, step
+  actions = tuple(actions)
+  if (len(actions) < 2 or len(set(actions)) != len(actions) or
+      not all(isinstance(a, int) and 0 <= a < num_pool_actions
+              for a in actions)):
+    raise spec.InputError(
+        f"actions {actions} must be two or more distinct indices of the "
+        f"pool's {num_pool_actions} actions")
+  table = jnp.asarray(actions, jnp.int32)
+  return len(actions), lambda h, action: step(h, table[action])
+
+
 def build(name: str, config: ml_collections.ConfigDict,
           train_fraction: float) -> spec.Task:
   """The IMPALA task on `config.env_id`.
@@ -240,12 +263,18 @@ def build(name: str, config: ml_collections.ConfigDict,
   if num_updates < 1:
     raise spec.InputError(f"{name}: total_frames {config.total_frames} is "
                           f"less than one update ({frames_per_update})")
-  num_actions = int(train_pool.action_space.n)
+  pool_actions = int(train_pool.action_space.n)
+  # Optional `config.actions`: the agent's actions as indices of the pool's
+  # (absent from recipes made before it, so their originals still load).
+  actions = tuple(config.get("actions", ()))
+  train_handle, train_step = device_step(train_pool)
+  eval_handle, eval_step = device_step(eval_pool)
+  num_actions, train_step = restrict_actions(train_step, pool_actions,
+                                             actions)
+  _, eval_step = restrict_actions(eval_step, pool_actions, actions)
   observation_shape = tuple(train_pool.observation_space.shape)
   init, apply = actor_critic.flax_network(
       num_actions, "impala", tuple(config.hidden), True, observation_shape)
-  train_handle, train_step = device_step(train_pool)
-  eval_handle, eval_step = device_step(eval_pool)
   # Two whole episodes (the one under way, then the counted one).
   eval_max_steps = 2 * int(eval_pool.spec.config.max_episode_steps) + 1
   eval_key = jax.random.key(config.eval_seed)
@@ -289,6 +318,7 @@ def build(name: str, config: ml_collections.ConfigDict,
                  "frames_per_update": frames_per_update,
                  "observation_shape": list(observation_shape),
                  "num_actions": num_actions,
+                 "actions": list(actions) or list(range(pool_actions)),
                  "train_env": dict(config.train_env),
                  "eval_env": dict(config.eval_env),
                  "scenario": overrides})

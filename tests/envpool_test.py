@@ -97,7 +97,7 @@ def test_a_crash_is_seen_at_once_though_a_child_keeps_its_output_open():
 
 @pytest.mark.parametrize("name, observation_shape, num_actions", [
     ("atari-pong/impala:smoke", [4, 84, 84], 6),
-    ("doom-mywayhome/impala:smoke", [12, 84, 84], 18),
+    ("doom-mywayhome/impala:smoke", [12, 84, 84], 5),
 ])
 def test_impala_completes_a_real_game(name, observation_shape, num_actions):
   # In a process of its own: ViZDoom's engine crashed (SIGSEGV) while a
@@ -111,6 +111,21 @@ def test_impala_completes_a_real_game(name, observation_shape, num_actions):
     if status != -signal.SIGSEGV or attempt:
       break
   assert status == 0, output[-3000:]
+
+
+def test_an_action_subset_plays_the_pools_own_actions():
+  step = lambda handle, actions: (handle, actions)
+  num_actions, restricted = envpool_envs.restrict_actions(step, 18,
+                                                          (1, 2, 3, 4, 5))
+  assert num_actions == 5
+  np.testing.assert_array_equal(
+      jax.jit(restricted)(0, jnp.array([0, 4, 2]))[1], [1, 5, 3])
+  assert envpool_envs.restrict_actions(step, 6, ()) == (6, step)
+  for bad in [(1,), (1, 1), (0, 18), (-1, 0), (0.5, 1)]:
+    with pytest.raises(spec.InputError, match="distinct indices"):
+      envpool_envs.restrict_actions(step, 18, bad)
+  config = registry.get_config("doom-mywayhome/impala")[2]
+  assert tuple(config.actions) == (1, 2, 3, 4, 5)  # The navigation set.
 
 
 def test_impala_update_changes_only_trainable_parameters():
