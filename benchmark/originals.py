@@ -299,12 +299,22 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
                      flags: dict | None = None,
                      vmap_size: int | None = None,
                      resumable: bool = False,
-                     time_limit_s: float | None = None) -> list[Original]:
-  """Seeds 0..num-1: reused from `workdir` where cached, trained otherwise
-  (`resumable`, `time_limit_s`: see `train_originals`)."""
+                     time_limit_s: float | None = None,
+                     first_seed: int = 0) -> list[Original]:
+  """Seeds first_seed..first_seed+num-1: reused from `workdir` where cached,
+  trained otherwise (`resumable`, `time_limit_s`: see `train_originals`).
+
+  A later `first_seed` lets several processes train different seeds at once
+  (in their own workdirs; an original is its seed's folder, so they merge
+  by copying): what a task whose runs cannot be vmapped, such as one on a
+  stateful environment pool, needs to use a machine it alone cannot fill.
+  """
   if num < 1:
     raise spec.InputError(f"need at least one original, got {num}")
-  found = {seed: load_original(task, workdir, seed) for seed in range(num)}
+  if first_seed < 0:
+    raise spec.InputError(f"seeds start at 0, got first seed {first_seed}")
+  seeds = range(first_seed, first_seed + num)
+  found = {seed: load_original(task, workdir, seed) for seed in seeds}
   missing = [seed for seed, o in found.items() if o is None]
   if missing:
     log(f"training {len(missing)} original(s) of {task.name} "
@@ -312,10 +322,10 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
     for original in train_originals(task, workdir, missing, flags,
                                    vmap_size, resumable, log, time_limit_s):
       found[original.seed] = original
-  for seed in range(num):
+  for seed in seeds:
     log(f"original {task.name} seed {seed}: {task.performance_name} "
         f"{found[seed].p_star:.4f}, sha256 {found[seed].content_hash[:12]}")
-  return [found[seed] for seed in range(num)]
+  return [found[seed] for seed in seeds]
 
 
 def published_manifests(workdir: str, slug: str) -> list[dict]:

@@ -11,6 +11,13 @@ mid-segment; it then exits with status 75 (EX_TEMPFAIL: run it again), e.g.
     until python -m benchmark.train ... --resumable --time_limit_s=500; \
       [ $? -ne 75 ]; do :; done
 
+`--first_seed` trains other seeds than 0..n-1, so that processes can share
+a machine that one process of a task which cannot vmap its runs leaves
+idle (envpool's pools), each with its own workdir and a share of the GPU:
+
+    XLA_PYTHON_CLIENT_MEM_FRACTION=0.3 python -m benchmark.train ... \
+      --seeds=1 --first_seed=2 --workdir=DIR2
+
 Each seed gets DIR/originals/<task>/seed-<i>/ with its checkpoint and a
 manifest holding the evaluation curve, content hash and provenance. Their
 curves are the from-scratch references t0(alpha) of every sweep.
@@ -26,6 +33,11 @@ from tasks import registry
 cli.define_task_flags()
 cli.define_vmap_flag()
 flags.DEFINE_integer("seeds", 3, "Number of originals (seeds 0..n-1).")
+flags.DEFINE_integer(
+    "first_seed", 0,
+    "Train seeds first_seed..first_seed+seeds-1 instead, e.g. one seed per "
+    "process in processes that share a machine (copy the seed-* folders "
+    "into one workdir afterwards).")
 flags.DEFINE_bool(
     "resumable", False,
     "Checkpoint the training after every evaluation segment, so that a run "
@@ -49,7 +61,7 @@ def main(argv):
     trained = originals.ensure_originals(
         task, FLAGS.workdir, FLAGS.seeds, flags=cli.flag_values(),
         vmap_size=cli.vmap_size(), resumable=FLAGS.resumable,
-        time_limit_s=FLAGS.time_limit_s)
+        time_limit_s=FLAGS.time_limit_s, first_seed=FLAGS.first_seed)
   except originals.Paused as e:
     print(f"mcbench: {e}")
     sys.exit(EXIT_PAUSED)

@@ -138,6 +138,24 @@ def test_divergent_original_is_an_error_and_saves_nothing(tmp_path):
   assert not glob.glob(f"{tmp_path}/wd/originals/*/*/manifest.json")
 
 
+def test_seeds_trained_by_separate_processes_merge_by_folder(tmp_path):
+  task = "--task=digits/mlp:num_updates=40"
+  workdir = tmp_path / "wd"
+  later = run_cli("benchmark.train", task, "--seeds=1", "--first_seed=1",
+                  f"--workdir={workdir}")
+  assert later.returncode == 0, later.stderr[-2000:]
+  assert "(seeds [1])" in later.stdout
+  [folders] = (workdir / "originals").iterdir()
+  assert sorted(os.listdir(folders)) == ["seed-1"]
+  assert json.load(open(folders / "seed-1" / "manifest.json"))["seed"] == 1
+  both = run_cli("benchmark.train", task, "--seeds=2", f"--workdir={workdir}")
+  assert both.returncode == 0, both.stderr[-2000:]
+  assert "(seeds [0])" in both.stdout  # Seed 1 is reused.
+  assert_one_line_error(
+      run_cli("benchmark.train", task, "--first_seed=-1",
+              f"--workdir={workdir}"), "seeds start at 0")
+
+
 def test_time_limited_training_pauses_and_a_rerun_finishes_it(tmp_path):
   train = ["benchmark.train", "--task=digits/mlp:num_updates=40", "--seeds=1"]
   assert_one_line_error(run_cli(*train, "--time_limit_s=1"),

@@ -1,0 +1,79 @@
+"""Does a Doom training checkpoint's policy differ from the uniform one?
+
+Restores a progress checkpoint of `doom-mywayhome/impala` (from
+`benchmark.train --resumable`), plays one episode in each of `--episodes`
+fresh My Way Home environments with the agent's stochastic policy on the
+CPU, and prints the vests found, the policy's mean entropy against its
+maximum, the mean value and how often each action was taken.
+
+Usage (ViZDoom needs `import benchmark` first, see benchmark/__init__.py):
+  python results/logs/scripts/doom_policy_entropy.py \
+    --progress=workdir/doom5/originals/doom-mywayhome-impala/in-progress \
+    --task=doom-mywayhome/impala --episodes=64
+"""
+import argparse
+import os
+import time
+
+import benchmark  # noqa: F401  (sets OPENBLAS_NUM_THREADS before numpy)
+import envpool
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmark import completion, storage
+from tasks import actor_critic, envpool_envs, registry
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--progress", required=True)
+parser.add_argument("--task", default="doom-mywayhome/impala")
+parser.add_argument("--episodes", type=int, default=64)
+args = parser.parse_args()
+
+task = registry.get_task(args.task)
+config = registry.get_config(args.task)[2]
+progress = storage.read_json(os.path.join(args.progress, "progress.json"))
+keys = jnp.stack([completion.derive_key(task.name, "original", 0)])
+staged = completion.make_staged_scratch_training(task, 1)
+like = jax.eval_shape(staged.start, keys)[0]
+states = staged.reattach(storage.restore_checkpoint(
+    os.path.join(args.progress, progress["checkpoint"]), like), keys)
+variables = jax.tree.map(lambda a: a[0], staged.variables(states, keys))
+actions = np.asarray(task.data_info["actions"])
+_, apply = actor_critic.flax_network(
+    len(actions), "impala", tuple(config.hidden), True,
+    tuple(task.data_info["observation_shape"]))
+n = args.episodes
+pool = envpool.make(
+    config.env_id, env_type="gymnasium", num_envs=n, batch_size=n, seed=123,
+    num_threads=2, **config.train_env,
+    cfg_path=envpool_envs.scenario_file(envpool, config.env_id,
+                                        dict(config.scenario)))
+observation, _ = pool.reset()
+policy = jax.jit(lambda o: apply(variables, o))
+rng = np.random.default_rng(0)
+entropies, values, counts = [], [], np.zeros(len(actions))
+returns, active, finished = np.zeros(n), np.ones(n, bool), []
+started = time.time()
+while active.any():
+  logits, value = policy(jnp.asarray(observation))
+  log_p = jax.nn.log_softmax(np.asarray(logits, np.float64))
+  p = np.exp(log_p)
+  entropies.append(float(-(p * log_p).sum(1).mean()))
+  values.append(float(np.mean(value)))
+  choice = np.array([rng.choice(len(actions), p=row) for row in p])
+  counts += np.bincount(choice, minlength=len(actions))
+  observation, reward, terminated, truncated, _ = pool.step(
+      actions[choice].astype(np.float64))
+  returns += reward
+  for i in np.nonzero((terminated | truncated) & active)[0]:
+    finished.append(returns[i])
+    active[i] = False
+print(f"{progress['segments_done']} segments, checkpoint "
+      f"{progress['checkpoint']}: vest found in "
+      f"{sum(r > 0 for r in finished)} of {n} episodes (mean return "
+      f"{np.mean(finished):.4f}); mean policy entropy {np.mean(entropies):.6f}"
+      f" of at most {np.log(len(actions)):.6f} nats; mean value "
+      f"{np.mean(values):.5f}; action shares "
+      f"{np.round(counts / counts.sum(), 3).tolist()}; "
+      f"{time.time() - started:.0f} s")
