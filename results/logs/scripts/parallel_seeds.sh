@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Trains seeds 0..N-1 of a task's originals in N processes at once, for tasks
+# whose runs cannot be vmapped (envpool pools) on a machine one process
+# leaves mostly idle. Each process is resumable in its own workdir,
+# `workdir/parallel/seed-<k>`; finished seeds are copied into `RESULTS`.
+#   bash results/logs/scripts/parallel_seeds.sh TASK N TIME_LIMIT_S [RESULTS]
+# Exit status 75 if any seed paused at the time limit (rerun to continue).
+set -uo pipefail
+task=$1 n=$2 limit=$3 results=${4:-results}
+fraction=$(python3 -c "print(round(0.9 / $n, 3))")
+pids=()
+for ((k = 0; k < n; k++)); do
+  mkdir -p "workdir/parallel/seed-$k"
+  XLA_PYTHON_CLIENT_MEM_FRACTION=$fraction python3 -m benchmark.train \
+    --task="$task" --seeds=1 --first_seed="$k" \
+    --workdir="workdir/parallel/seed-$k" --resumable --time_limit_s="$limit" \
+    > "workdir/parallel/seed-$k/train.log" 2>&1 &
+  pids+=($!)
+done
+status=0
+for ((k = 0; k < n; k++)); do
+  wait "${pids[$k]}"
+  code=$?
+  echo "seed $k: exit $code; $(tail -n 1 "workdir/parallel/seed-$k/train.log")"
+  if [ "$code" = 0 ]; then
+    for done in workdir/parallel/seed-"$k"/originals/*/seed-"$k"; do
+      mkdir -p "$results/originals/$(basename "$(dirname "$done")")"
+      rm -rf "$results/originals/$(basename "$(dirname "$done")")/seed-$k"
+      cp -r "$done" "$results/originals/$(basename "$(dirname "$done")")/"
+    done
+  elif [ "$code" = 75 ]; then
+    [ "$status" = 0 ] && status=75
+  else
+    status=1
+  fi
+done
+exit "$status"
