@@ -16,8 +16,8 @@ The environments are envpool pools driven through its XLA interface
 pool, so collecting frames is part of the compiled program and a whole run is
 one `lax` loop, like the gymnax tasks. A pool is stateful: runs cannot be
 vmapped over it (they run in turn) and its episodes continue across runs
-(there is no reset inside a program; a run starts by a no-op step and learns
-from wherever the pool is).
+(there is no reset inside a program; a run starts by one step of action 0
+and learns from wherever the pool is).
 
 Cost is counted in emulator frames: every agent step is `frame_skip` frames.
 """
@@ -156,7 +156,8 @@ def make_learner(step: XlaStepFn, handle: jax.Array, apply: ActorCriticFn,
   check_hyperparameters(hp)
 
   def init(variables, key):
-    # No reset inside a program: a no-op step gives the current observations.
+    # No reset inside a program: a step of action 0 gives the current
+    # observations.
     pool, observation, _, _ = step_pool(
         step, handle, jnp.zeros(hp.num_envs, jnp.int32))
     return LearnerState(variables, tx.init(variables["params"]), pool,
