@@ -20,10 +20,11 @@ environments in 16 minibatches of 8 unrolls, for 20 million frames (5
 million agent steps). Neither the Atari recipe's 4 minibatches with all 18
 actions (11M frames) nor with these 5 actions (13M frames) moved the policy
 off uniform (entropy within 3e-5 nats of the maximum, BUILD_NOTES): a vest
-is found in about 1 of 10,000 agent steps, and the likely cause is too few
-optimiser steps (4 per 2,560 agent steps) to act on so rare a reward; 16
-minibatches make 4 times as many from the same frames (V-trace corrects the
-lag of up to 15 updates). Evaluations play 64 episodes: with 16, the random
+is found in about 1 of 10,000 agent steps, and one candidate cause is too
+few optimiser steps (4 per 2,560 agent steps) to act on so rare a reward;
+16 minibatches make 4 times as many from the same frames (V-trace corrects
+the lag of up to 15 updates). An experiment, compared at equal frames with
+the 4-minibatch run's curve. Evaluations play 64 episodes: with 16, the random
 policy's P0 (about 5%) was one vest. One envpool thread per environment:
 ViZDoom's engines run as processes that the threads wait on, and on the
 2-core machine 32 environments stepped 1.5 times faster with 32 threads
