@@ -215,7 +215,6 @@ def restrict_actions(step, num_pool_actions: int, actions: tuple[int, ...]):
   """
   if not actions:
     return num_pool_actions, step
-  actions = tuple(actions)
   if (len(actions) < 2 or len(set(actions)) != len(actions) or
       not all(isinstance(a, int) and 0 <= a < num_pool_actions
               for a in actions)):

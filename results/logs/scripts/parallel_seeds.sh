@@ -23,10 +23,9 @@ for ((k = 0; k < n; k++)); do
   code=$?
   echo "seed $k: exit $code; $(tail -n 1 "workdir/parallel/seed-$k/train.log")"
   if [ "$code" = 0 ]; then
-    for done in workdir/parallel/seed-"$k"/originals/*/seed-"$k"; do
-      mkdir -p "$results/originals/$(basename "$(dirname "$done")")"
-      rm -rf "$results/originals/$(basename "$(dirname "$done")")/seed-$k"
-      cp -r "$done" "$results/originals/$(basename "$(dirname "$done")")/"
+    for trained in workdir/parallel/seed-"$k"/originals/*/seed-"$k"; do
+      target=$results/originals/$(basename "$(dirname "$trained")")
+      mkdir -p "$target" && rm -rf "$target/seed-$k" && cp -r "$trained" "$target/"
     done
   elif [ "$code" = 75 ]; then
     [ "$status" = 0 ] && status=75
