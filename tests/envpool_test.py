@@ -195,6 +195,7 @@ def test_vizdoom_scenario_settings_go_through_a_copy_of_its_file():
     ("atari-pong/impala:num_minibatches=3", {}, "do not split"),
     ("doom-mywayhome/impala", {"train_fraction": 0.5}, "no data set to cut"),
     ("atari-pong/impala:smoke,bogus", {}, "no switch"),
+    ("doom-mywayhome/impala:conv_init=he", {}, "unknown conv_init 'he'"),
 ])
 def test_bad_envpool_settings_are_input_errors(name, kwargs, message):
   with pytest.raises(spec.InputError, match=message):

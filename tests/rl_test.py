@@ -107,6 +107,30 @@ def test_vmapped_initialisation_takes_one_qr_at_a_time(framework, torso,
                  jax.tree.map(lambda v, i=i: v[i], batched))
 
 
+def test_conv_init_sets_the_scale_of_the_impala_torso():
+  frames = jax.random.randint(jax.random.key(1), (8, 12, 84, 84), 0, 256,
+                              jnp.int32).astype(jnp.uint8)
+  torso = {}
+  for conv_init in ["orthogonal", "lecun_normal"]:
+    init, _ = actor_critic.flax_network(5, "impala", (256,), True,
+                                        (12, 84, 84), conv_init)
+    params = init(jax.random.key(0))["params"]
+    kernel = params["torso"]["section1"]["block0"]["conv0"]["kernel"]
+    torso[conv_init] = (kernel.reshape(-1, kernel.shape[-1]),
+                        actor_critic.Torso("impala", (256,), conv_init).apply(
+                            {"params": params["torso"]}, frames))
+  # The default keeps purejaxrl's orthogonal(sqrt 2) kernels ...
+  kernel, features = torso["orthogonal"]
+  np.testing.assert_allclose(kernel.T @ kernel, 2 * np.eye(32), atol=1e-5)
+  # ... Flax's default has variance 1/fan_in, and features far smaller.
+  kernel, small_features = torso["lecun_normal"]
+  assert 0.8 < float(jnp.std(kernel)) * np.sqrt(kernel.shape[0]) < 1.2
+  norm = lambda x: float(jnp.linalg.norm(x, axis=1).mean())
+  assert norm(small_features) < 0.3 * norm(features)
+  with pytest.raises(ValueError, match="unknown conv_init 'he'"):
+    actor_critic.flax_network(5, "impala", (256,), True, (12, 84, 84), "he")
+
+
 @pytest.mark.parametrize("family", ["minatar-breakout", "minatar-asterix",
                                     "minatar-spaceinvaders"])
 def test_minatar_games_run_on_the_device(family):

@@ -17,18 +17,22 @@ often with these 5 as with all 18 (6 of 128 episodes each).
 
 Recipe: the Atari recipe's IMPALA settings (`tasks/atari`) with 128
 environments in 16 minibatches of 8 unrolls, for 20 million frames (5
-million agent steps). Neither the Atari recipe's 4 minibatches with all 18
-actions (11M frames) nor with these 5 actions (13M frames) moved the policy
-off uniform (entropy within 3e-5 nats of the maximum, BUILD_NOTES): a vest
-is found in about 1 of 10,000 agent steps, and one candidate cause is too
-few optimiser steps (4 per 2,560 agent steps) to act on so rare a reward;
-16 minibatches make 4 times as many from the same frames (V-trace corrects
-the lag of up to 15 updates). An experiment, compared at equal frames with
-the 4-minibatch run's curve. Evaluations play 64 episodes: with 16, the random
-policy's P0 (about 5%) was one vest. One envpool thread per environment:
-ViZDoom's engines run as processes that the threads wait on, and on the
-2-core machine 32 environments stepped 1.5 times faster with 32 threads
-than with 2. The game renders at 160x120 instead of the scenario's 320x240
+million agent steps), and the torso's convolutions initialised by Flax's
+default (lecun_normal) instead of orthogonal(sqrt 2). The Atari recipe (4
+minibatches, orthogonal) never moved the policy off uniform here, neither
+with all 18 actions (11M frames) nor with these 5 (13M frames): entropy
+within 3e-5 nats of the maximum (BUILD_NOTES). Its torso had collapsed: at
+initialisation the orthogonal residual torso gives features of norm ~75 and
+values ~3 where the true values are ~0.003, and after 13M frames the
+features had norm ~2, 13% of them non-zero, so the logits hardly depended
+on the frame. lecun_normal (what cleanba's IMPALA uses) starts at norm ~9.
+The 16 minibatches make 4 times as many optimiser steps from the same
+frames, for a reward found in about 1 of 10,000 agent steps (V-trace
+corrects the lag of up to 15 updates). Evaluations play 64 episodes: with
+16, the random policy's P0 (about 5%) was one vest. One envpool thread per
+environment: ViZDoom's engines run as processes that the threads wait on,
+and on the 2-core machine 32 environments stepped 1.5 times faster with 32
+threads than with 2. The game renders at 160x120 instead of the scenario's 320x240
 (then resized to 84x84 like before): it steps 1.5 times faster, and the
 CPU's stepping bounds the task's speed. Switch `smoke` shrinks it for tests.
 """
@@ -54,6 +58,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   config = envpool_envs.impala_config(
       env_id="MyWayHome-v1", num_envs=128, num_threads=128,
       num_minibatches=16, total_frames=20_000_000,
+      conv_init="lecun_normal",
       actions=NAVIGATION_ACTIONS, eval_episodes=64,
       train_env=options,
       eval_env=options,

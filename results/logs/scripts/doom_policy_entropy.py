@@ -42,7 +42,8 @@ variables = jax.tree.map(lambda a: a[0], staged.variables(states, keys))
 actions = np.asarray(task.data_info["actions"])
 _, apply = actor_critic.flax_network(
     len(actions), "impala", tuple(config.hidden), True,
-    tuple(task.data_info["observation_shape"]))
+    tuple(task.data_info["observation_shape"]),
+    config.get("conv_init", "orthogonal"))
 n = args.episodes
 pool = envpool.make(
     config.env_id, env_type="gymnasium", num_envs=n, batch_size=n, seed=123,
