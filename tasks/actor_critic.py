@@ -38,9 +38,9 @@ CONV_INITS = {
     # purejaxrl's, for every torso before `conv_init` existed.
     "orthogonal": nn.initializers.orthogonal(_SQRT2),
     # Flax's default, which IMPALA torsos in JAX use (cleanba). In the deep
-    # residual torso, orthogonal(sqrt 2) kernels make features of norm ~75
-    # on ViZDoom frames at initialisation (values ~3 where returns are
-    # ~0.003); lecun_normal makes ~9 (BUILD_NOTES).
+    # residual torso, orthogonal(sqrt 2) kernels make features of norm ~58
+    # on ViZDoom frames at initialisation (values ~2.6 where returns are
+    # ~0.003); lecun_normal makes ~6 (BUILD_NOTES).
     "lecun_normal": nn.initializers.lecun_normal(),
 }
 
@@ -74,9 +74,17 @@ class ImpalaSection(nn.Module):
 
 
 class Torso(nn.Module):
+  """`layer_norm`: each dense layer's outputs are standardised (LayerNorm
+  without a learned scale or offset, so no parameters) before the
+  activation. Then a loss that pulls every feature towards zero, as a value
+  target of 0 and an entropy bonus do on a sparse-reward task, cannot make
+  the units fall silent, and a unit that is never active never learns
+  again. (It can still make them depend less on the input: BUILD_NOTES.)"""
+
   kind: str
   hidden: Sequence[int]
   conv_init: str = "orthogonal"
+  layer_norm: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -92,8 +100,11 @@ class Torso(nn.Module):
                           kernel_init=CONV_INITS[self.conv_init])(x))
     x = x.reshape((x.shape[0], -1))
     for i, width in enumerate(self.hidden):
-      x = activation(nn.Dense(width, name=f"dense{i}",
-                              kernel_init=nn.initializers.orthogonal(_SQRT2))(x))
+      x = nn.Dense(width, name=f"dense{i}",
+                   kernel_init=nn.initializers.orthogonal(_SQRT2))(x)
+      if self.layer_norm:
+        x = nn.LayerNorm(use_bias=False, use_scale=False)(x)
+      x = activation(x)
     return x
 
 
@@ -109,11 +120,13 @@ class ActorCritic(nn.Module):
   hidden: Sequence[int] = (64, 64)
   shared: bool = True
   conv_init: str = "orthogonal"
+  layer_norm: bool = False
 
   @nn.compact
   def __call__(self, observations):
     make_torso = lambda name: Torso(self.torso, tuple(self.hidden),
-                                    self.conv_init, name=name)
+                                    self.conv_init, self.layer_norm,
+                                    name=name)
     if self.shared:
       actor_features = critic_features = make_torso("torso")(observations)
     else:
@@ -158,13 +171,15 @@ def in_turn_on_cpu(init):
 
 def flax_network(num_actions: int, torso: str, hidden: Sequence[int],
                  shared: bool, observation_shape: Sequence[int],
-                 conv_init: str = "orthogonal"):
+                 conv_init: str = "orthogonal", layer_norm: bool = False):
   """`(init(key) -> variables, apply(variables, observations))`; `conv_init`
-  names the torso's convolution initialiser (`CONV_INITS`)."""
+  names the torso's convolution initialiser (`CONV_INITS`), `layer_norm`
+  normalises its dense layers (`Torso`)."""
   if conv_init not in CONV_INITS:
     raise ValueError(f"unknown conv_init {conv_init!r}; known: "
                      f"{', '.join(CONV_INITS)}")
-  model = ActorCritic(num_actions, torso, tuple(hidden), shared, conv_init)
+  model = ActorCritic(num_actions, torso, tuple(hidden), shared, conv_init,
+                      layer_norm)
   example = jnp.zeros((1, *observation_shape), jnp.float32)
 
   def init(key):

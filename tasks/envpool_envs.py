@@ -244,8 +244,8 @@ def build(name: str, config: ml_collections.ConfigDict,
       entropy_coefficient=config.entropy_coefficient,
       baseline_coefficient=config.baseline_coefficient)
   impala.check_hyperparameters(hp)
-  # Optional (absent from recipes made before it, which used "orthogonal",
-  # so their originals still load).
+  # Optional, like `layer_norm` (absent from recipes made before them, which
+  # used "orthogonal" and no norm, so their originals still load).
   conv_init = config.get("conv_init", "orthogonal")
   if conv_init not in actor_critic.CONV_INITS:
     raise spec.InputError(f"{name}: unknown conv_init {conv_init!r}; known: "
@@ -280,7 +280,7 @@ def build(name: str, config: ml_collections.ConfigDict,
   observation_shape = tuple(train_pool.observation_space.shape)
   init, apply = actor_critic.flax_network(
       num_actions, "impala", tuple(config.hidden), True, observation_shape,
-      conv_init)
+      conv_init, bool(config.get("layer_norm", False)))
   # Two whole episodes (the one under way, then the counted one).
   eval_max_steps = 2 * int(eval_pool.spec.config.max_episode_steps) + 1
   eval_key = jax.random.key(config.eval_seed)

@@ -131,6 +131,36 @@ def test_conv_init_sets_the_scale_of_the_impala_torso():
     actor_critic.flax_network(5, "impala", (256,), True, (12, 84, 84), "he")
 
 
+def test_layer_norm_keeps_the_torso_alive_without_new_parameters():
+  frames = jax.random.randint(jax.random.key(1), (8, 12, 84, 84), 0, 256,
+                              jnp.int32).astype(jnp.uint8)
+  init, apply = actor_critic.flax_network(5, "impala", (256,), True,
+                                          (12, 84, 84), "lecun_normal", True)
+  variables = init(jax.random.key(0))
+  plain_init, _ = actor_critic.flax_network(5, "impala", (256,), True,
+                                            (12, 84, 84), "lecun_normal")
+  # The same parameters, value for value: the norm has none of its own.
+  jax.tree.map(np.testing.assert_array_equal, variables,
+               plain_init(jax.random.key(0)))
+  # Shrink the dense layer 100-fold, as a collapsing torso does: the
+  # normalised features keep their size, the plain ones shrink with it.
+  shrunk = jax.tree_util.tree_map_with_path(
+      lambda path, x: x / 100 if "dense0" in jax.tree_util.keystr(path)
+      else x, variables["params"]["torso"])
+  for layer_norm, ratio in [(True, 1.0), (False, 1e-4)]:
+    torso = actor_critic.Torso("impala", (256,), "lecun_normal", layer_norm)
+    size = lambda params, torso=torso: float(jnp.mean(
+        torso.apply({"params": params}, frames)**2))
+    np.testing.assert_allclose(
+        size(shrunk) / size(variables["params"]["torso"]), ratio, rtol=0.02)
+  # ReLU of standardised features: about half their mean square of 1.
+  features = actor_critic.Torso("impala", (256,), "lecun_normal", True).apply(
+      {"params": shrunk}, frames)
+  assert 0.45 < float(jnp.mean(features**2)) < 0.55
+  logits, values = apply(variables, frames)
+  assert logits.shape == (8, 5) and values.shape == (8,)
+
+
 @pytest.mark.parametrize("family", ["minatar-breakout", "minatar-asterix",
                                     "minatar-spaceinvaders"])
 def test_minatar_games_run_on_the_device(family):

@@ -16,25 +16,29 @@ et al. 2017's curiosity agent has 4). The random policy finds the vest as
 often with these 5 as with all 18 (6 of 128 episodes each).
 
 Recipe: the Atari recipe's IMPALA settings (`tasks/atari`) with 128
-environments in 16 minibatches of 8 unrolls, for 20 million frames (5
-million agent steps), and the torso's convolutions initialised by Flax's
-default (lecun_normal) instead of orthogonal(sqrt 2). The Atari recipe (4
-minibatches, orthogonal) never moved the policy off uniform here, neither
-with all 18 actions (11M frames) nor with these 5 (13M frames): entropy
-within 3e-5 nats of the maximum (BUILD_NOTES). Its torso had collapsed: at
-initialisation the orthogonal residual torso gives features of norm ~75 and
-values ~3 where the true values are ~0.003, and after 13M frames the
-features had norm ~2, 13% of them non-zero, so the logits hardly depended
-on the frame. lecun_normal (what cleanba's IMPALA uses) starts at norm ~9.
-The 16 minibatches make 4 times as many optimiser steps from the same
-frames, for a reward found in about 1 of 10,000 agent steps (V-trace
-corrects the lag of up to 15 updates). Evaluations play 64 episodes: with
-16, the random policy's P0 (about 5%) was one vest. One envpool thread per
-environment: ViZDoom's engines run as processes that the threads wait on,
-and on the 2-core machine 32 environments stepped 1.5 times faster with 32
-threads than with 2. The game renders at 160x120 instead of the scenario's 320x240
-(then resized to 84x84 like before): it steps 1.5 times faster, and the
-CPU's stepping bounds the task's speed. Switch `smoke` shrinks it for tests.
+environments in 16 minibatches of 8 unrolls, for 20 million frames (5 million
+agent steps), with three changes against a torso that dies here. Until vests
+are found, the value loss towards zero and the entropy bonus shrink the torso's
+features until they no longer depend on the frame and most units are never
+active: two earlier recipes ended with uniform policies read off dead features
+(at 13.25M and 8.75M frames), and a probe on real frames kills them within 25
+updates (BUILD_NOTES). So: the convolutions start from Flax's default
+(lecun_normal, as in cleanba's IMPALA network) instead of orthogonal(sqrt 2),
+whose values start at ~2.6 where the true ones are ~0.003; the dense layer's
+outputs are standardised before the ReLU (`layer_norm`, no parameters), which
+keeps units active; and the learning rate is 1e-4 (Pathak et al.'s Adam rate on
+this map, in noreward-rl's constants.py) instead of 6e-4. In the probe, the
+last two together keep 56% of units active and most of the features' spread
+across frames after 100 updates; not yet tried on the GPU. The 16 minibatches
+make 4 times as many optimiser steps from the same frames (V-trace corrects the
+lag of up to 15 updates). Evaluations play 64 episodes: with 16, the random
+policy's P0 (about 5%) was one vest. One envpool thread per environment:
+ViZDoom's engines run as processes that the threads wait on, and on the 2-core
+machine 32 environments stepped 1.5 times faster with 32 threads than with 2.
+The game renders at 160x120 instead of the scenario's 320x240 (then resized to
+84x84 like before): it steps 1.5 times faster, and the CPU's stepping bounds
+the task's speed.
+Switch `smoke` shrinks it for tests.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   config = envpool_envs.impala_config(
       env_id="MyWayHome-v1", num_envs=128, num_threads=128,
       num_minibatches=16, total_frames=20_000_000,
-      conv_init="lecun_normal",
+      conv_init="lecun_normal", layer_norm=True, learning_rate=1e-4,
       actions=NAVIGATION_ACTIONS, eval_episodes=64,
       train_env=options,
       eval_env=options,

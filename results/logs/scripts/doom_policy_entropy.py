@@ -4,7 +4,9 @@ Restores a progress checkpoint of `doom-mywayhome/impala` (from
 `benchmark.train --resumable`), plays one episode in each of `--episodes`
 fresh My Way Home environments with the agent's stochastic policy on the
 CPU, and prints the vests found, the policy's mean entropy against its
-maximum, the mean value and how often each action was taken.
+maximum, the mean value, how often each action was taken, and the torso's
+features (mean norm, share of non-zero units): a collapsed torso gives
+logits that hardly depend on the frame.
 
 Usage (ViZDoom needs `import benchmark` first, see benchmark/__init__.py):
   python results/logs/scripts/doom_policy_entropy.py \
@@ -40,10 +42,11 @@ states = staged.reattach(storage.restore_checkpoint(
     os.path.join(args.progress, progress["checkpoint"]), like), keys)
 variables = jax.tree.map(lambda a: a[0], staged.variables(states, keys))
 actions = np.asarray(task.data_info["actions"])
+conv_init = config.get("conv_init", "orthogonal")
 _, apply = actor_critic.flax_network(
     len(actions), "impala", tuple(config.hidden), True,
-    tuple(task.data_info["observation_shape"]),
-    config.get("conv_init", "orthogonal"))
+    tuple(task.data_info["observation_shape"]), conv_init)
+torso = actor_critic.Torso("impala", tuple(config.hidden), conv_init)
 n = args.episodes
 pool = envpool.make(
     config.env_id, env_type="gymnasium", num_envs=n, batch_size=n, seed=123,
@@ -52,12 +55,18 @@ pool = envpool.make(
                                         dict(config.scenario)))
 observation, _ = pool.reset()
 policy = jax.jit(lambda o: apply(variables, o))
+features_of = jax.jit(lambda o: torso.apply(
+    {"params": variables["params"]["torso"]}, o))
 rng = np.random.default_rng(0)
 entropies, values, counts = [], [], np.zeros(len(actions))
+feature_norms, nonzero = [], []
 returns, active, finished = np.zeros(n), np.ones(n, bool), []
 started = time.time()
 while active.any():
   logits, value = policy(jnp.asarray(observation))
+  features = np.asarray(features_of(jnp.asarray(observation)))
+  feature_norms.append(float(np.linalg.norm(features, axis=1).mean()))
+  nonzero.append(float((features > 0).mean()))
   log_p = jax.nn.log_softmax(np.asarray(logits, np.float64))
   p = np.exp(log_p)
   entropies.append(float(-(p * log_p).sum(1).mean()))
@@ -76,5 +85,7 @@ print(f"{progress['segments_done']} segments, checkpoint "
       f"{np.mean(finished):.4f}); mean policy entropy {np.mean(entropies):.6f}"
       f" of at most {np.log(len(actions)):.6f} nats; mean value "
       f"{np.mean(values):.5f}; action shares "
-      f"{np.round(counts / counts.sum(), 3).tolist()}; "
+      f"{np.round(counts / counts.sum(), 3).tolist()}; torso features: "
+      f"mean norm {np.mean(feature_norms):.3f}, non-zero "
+      f"{np.mean(nonzero):.3f}; "
       f"{time.time() - started:.0f} s")
