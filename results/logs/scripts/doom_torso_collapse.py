@@ -5,8 +5,8 @@ What the Doom agent sees for most of its training: a value target near 0
 Collects random-policy frames of My Way Home on the CPU, then trains the
 actor-critic network of `doom-mywayhome/impala` on the value loss towards 0
 (coefficient 0.5, the recipe's baseline loss; `--value_coefficient`) minus
-0.01 x the policy's entropy (`--entropy_coefficient`), with the recipe's
-optimiser (Adam 6e-4, `--learning_rate`; global-norm clip 40) on
+0.01 x the policy's entropy (`--entropy_coefficient`), with the Atari
+recipe's optimiser (Adam 6e-4, `--learning_rate`; global-norm clip 40) on
 minibatches of 160 frames. Prints the torso's features (mean norm, share of
 non-zero units, how much they vary across frames), the mean |value| and how
 much the logits vary across frames, for each `conv_init` (`--layer_norm`:
