@@ -225,6 +225,24 @@ def restrict_actions(step, num_pool_actions: int, actions: tuple[int, ...]):
   return len(actions), lambda h, action: step(h, table[action])
 
 
+def network_settings(name: str, config: ml_collections.ConfigDict) -> dict:
+  """The torso's `conv_init` and `layer_norm` of an IMPALA recipe, as
+  keywords of `actor_critic.flax_network` (and `ActorCritic`).
+
+  Both are optional: recipes made before them used "orthogonal" and no
+  norm, and their originals must still load.
+
+  Raises:
+    spec.InputError: an unknown `conv_init`.
+  """
+  conv_init = config.get("conv_init", "orthogonal")
+  if conv_init not in actor_critic.CONV_INITS:
+    raise spec.InputError(f"{name}: unknown conv_init {conv_init!r}; known: "
+                          f"{', '.join(actor_critic.CONV_INITS)}")
+  return {"conv_init": conv_init,
+          "layer_norm": bool(config.get("layer_norm", False))}
+
+
 def build(name: str, config: ml_collections.ConfigDict,
           train_fraction: float) -> spec.Task:
   """The IMPALA task on `config.env_id`.
@@ -244,12 +262,7 @@ def build(name: str, config: ml_collections.ConfigDict,
       entropy_coefficient=config.entropy_coefficient,
       baseline_coefficient=config.baseline_coefficient)
   impala.check_hyperparameters(hp)
-  # Optional, like `layer_norm` (absent from recipes made before them, which
-  # used "orthogonal" and no norm, so their originals still load).
-  conv_init = config.get("conv_init", "orthogonal")
-  if conv_init not in actor_critic.CONV_INITS:
-    raise spec.InputError(f"{name}: unknown conv_init {conv_init!r}; known: "
-                          f"{', '.join(actor_critic.CONV_INITS)}")
+  network = network_settings(name, config)
   # ViZDoom only, as `config.scenario`: settings of the scenario file to
   # override. The file's path depends on the machine, so it stays out of
   # the config, which records the overrides themselves.
@@ -280,7 +293,7 @@ def build(name: str, config: ml_collections.ConfigDict,
   observation_shape = tuple(train_pool.observation_space.shape)
   init, apply = actor_critic.flax_network(
       num_actions, "impala", tuple(config.hidden), True, observation_shape,
-      conv_init, bool(config.get("layer_norm", False)))
+      **network)
   # Two whole episodes (the one under way, then the counted one).
   eval_max_steps = 2 * int(eval_pool.spec.config.max_episode_steps) + 1
   eval_key = jax.random.key(config.eval_seed)

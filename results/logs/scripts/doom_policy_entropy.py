@@ -42,11 +42,10 @@ states = staged.reattach(storage.restore_checkpoint(
     os.path.join(args.progress, progress["checkpoint"]), like), keys)
 variables = jax.tree.map(lambda a: a[0], staged.variables(states, keys))
 actions = np.asarray(task.data_info["actions"])
-conv_init = config.get("conv_init", "orthogonal")
-_, apply = actor_critic.flax_network(
+# The task's own network settings, so a checkpoint is read as it was trained.
+model = actor_critic.ActorCritic(
     len(actions), "impala", tuple(config.hidden), True,
-    tuple(task.data_info["observation_shape"]), conv_init)
-torso = actor_critic.Torso("impala", tuple(config.hidden), conv_init)
+    **envpool_envs.network_settings(task.name, config))
 n = args.episodes
 pool = envpool.make(
     config.env_id, env_type="gymnasium", num_envs=n, batch_size=n, seed=123,
@@ -54,17 +53,25 @@ pool = envpool.make(
     cfg_path=envpool_envs.scenario_file(envpool, config.env_id,
                                         dict(config.scenario)))
 observation, _ = pool.reset()
-policy = jax.jit(lambda o: apply(variables, o))
-features_of = jax.jit(lambda o: torso.apply(
-    {"params": variables["params"]["torso"]}, o))
+
+
+@jax.jit
+def policy(o):
+  """`(logits, values, torso features)` in one pass."""
+  (logits, value), state = model.apply(
+      variables, o, capture_intermediates=lambda module, _: isinstance(
+          module, actor_critic.Torso))
+  return logits, value, state["intermediates"]["torso"]["__call__"][0]
+
+
 rng = np.random.default_rng(0)
 entropies, values, counts = [], [], np.zeros(len(actions))
 feature_norms, nonzero = [], []
 returns, active, finished = np.zeros(n), np.ones(n, bool), []
 started = time.time()
 while active.any():
-  logits, value = policy(jnp.asarray(observation))
-  features = np.asarray(features_of(jnp.asarray(observation)))
+  logits, value, features = policy(jnp.asarray(observation))
+  features = np.asarray(features)
   feature_norms.append(float(np.linalg.norm(features, axis=1).mean()))
   nonzero.append(float((features > 0).mean()))
   log_p = jax.nn.log_softmax(np.asarray(logits, np.float64))
