@@ -111,7 +111,8 @@ def check_trajectory_access(task: spec.Task, trajectory_episodes: int) -> None:
 
 
 class RunState(NamedTuple):
-  """A completion run between two evaluation points: what continues it.
+  """A completion run between two program calls (at an evaluation point, or
+  within a segment before a pause): what continues it.
 
   Attributes:
     learner: the learner's state (variables, optimiser state, environments).
@@ -134,6 +135,9 @@ class Stages(NamedTuple):
     advance: `(state, segment_lengths, key, withheld, procedure,
       stop_performance, data) -> (RunState, performances)`: one training
       segment and evaluation per entry of `segment_lengths`.
+    train: `(state, num_updates, key, withheld, procedure, data) ->
+      RunState`: updates without an evaluation, the first part of a segment
+      that `advance` finishes (a non-finite loss stops the run as diverged).
     variables: `(state, withheld, procedure) -> variables`.
     reattach: `(state, withheld, procedure) -> state`, for a state restored
       in another process (`spec.Learner.reattach`).
@@ -141,6 +145,7 @@ class Stages(NamedTuple):
 
   start: Callable
   advance: Callable
+  train: Callable
   variables: Callable
   reattach: Callable
 
@@ -189,27 +194,37 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
                      ~jnp.isfinite(first))
     return state, first, jnp.asarray(warm_start_cost, jnp.float32)
 
-  def advance(state, segment_lengths, key, withheld, procedure,
-              stop_performance, data):
-    learner, evaluate, _, _ = parts(key, withheld, procedure, data)
-
+  def train_with(learner, state, num_updates, data):
     def update(_, carry):
       learner_state, finite = carry
       learner_state, loss = learner.step(learner_state, data)
       return learner_state, finite & jnp.isfinite(loss)
 
+    # A stopped run makes zero updates; under vmap the loop runs until every
+    # member of the batch has stopped.
+    learner_state, finite = jax.lax.fori_loop(
+        0, jnp.where(state.active, num_updates, 0), update,
+        (state.learner, jnp.array(True)))
+    diverging = state.active & ~finite
+    return RunState(learner_state, state.active & ~diverging,
+                    state.diverged | diverging)
+
+  def train(state, num_updates, key, withheld, procedure, data):
+    learner = parts(key, withheld, procedure, data)[0]
+    return train_with(learner, state, num_updates, data)
+
+  def advance(state, segment_lengths, key, withheld, procedure,
+              stop_performance, data):
+    learner, evaluate, _, _ = parts(key, withheld, procedure, data)
+
     def segment(state, length):
-      # A stopped run makes zero updates; under vmap the loop runs until every
-      # member of the batch has stopped.
-      learner_state, finite = jax.lax.fori_loop(
-          0, jnp.where(state.active, length, 0), update,
-          (state.learner, jnp.array(True)))
-      performance = evaluate(learner_state)
-      diverging = state.active & ~(finite & jnp.isfinite(performance))
+      state = train_with(learner, state, length, data)
+      performance = evaluate(state.learner)
+      diverging = state.active & ~jnp.isfinite(performance)
       reached = (state.active & ~diverging
                  & (performance >= stop_performance))
       recorded = jnp.where(state.active & ~diverging, performance, jnp.nan)
-      return RunState(learner_state, state.active & ~diverging & ~reached,
+      return RunState(state.learner, state.active & ~diverging & ~reached,
                       state.diverged | diverging), recorded
 
     return jax.lax.scan(segment, state, segment_lengths)
@@ -224,7 +239,7 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
       return state
     return state._replace(learner=learner.reattach(state.learner))
 
-  return Stages(start, advance, variables, reattach)
+  return Stages(start, advance, train, variables, reattach)
 
 
 def make_completion(task: spec.Task,
@@ -561,12 +576,15 @@ class StagedTraining(NamedTuple):
     start: `keys -> (states, first_performances)`.
     advance: `(states, keys, segment_lengths) -> (states, performances)`,
       `performances` of shape `[seeds, len(segment_lengths)]`.
+    train: `(states, keys, num_updates) -> states`, updates without an
+      evaluation: the first part of a segment, before a pause.
     variables: `(states, keys) -> variables`.
     reattach: `(states, keys) -> states`, after a restore in another process.
   """
 
   start: Callable
   advance: Callable
+  train: Callable
   variables: Callable
   reattach: Callable
 
@@ -603,15 +621,26 @@ def make_staged_scratch_training(task: spec.Task,
                             procedure, jnp.inf, data)
     return map_runs(one, (states, keys))
 
+  def train(states, keys, num_updates, data):
+    def one(args):
+      state, key = args
+      return stages.train(state, num_updates, key, fixed(key)[1], procedure,
+                          data)
+    return map_runs(one, (states, keys))
+
   def per_seed(stage):
     return jax.jit(jax.vmap(lambda state, key: stage(
         state, fixed(key)[1], procedure)))
 
-  start_jit, advance_jit = jax.jit(start), jax.jit(advance)
+  start_jit, advance_jit, train_jit = map(jax.jit, (start, advance, train))
   return StagedTraining(
       start=lambda keys: start_jit(keys, task.data),
       advance=lambda states, keys, lengths: advance_jit(states, keys, lengths,
                                                         task.data),
+      # A traced count: one program serves every partial segment.
+      train=lambda states, keys, n: train_jit(states, keys,
+                                              jnp.asarray(n, jnp.int32),
+                                              task.data),
       variables=per_seed(stages.variables),
       reattach=per_seed(stages.reattach))
 

@@ -17,10 +17,14 @@ learner state after each, under
     originals/<task-slug>/in-progress/state-<k>/      orbax, after segment k
 
 so that a process killed at a time limit loses at most one segment and the
-same command continues where it stopped. For tasks whose learner state is
-all arrays (data on the device, gymnax environments) the resumed training is
-the uninterrupted one; an envpool pool's C++ state is not saved, so its
-episodes start afresh on resuming.
+same command continues where it stopped. Under a time limit, a segment that
+would end past it is trained as far as the measured pace allows and
+checkpointed there (`state-<k>+<updates>`); the next call finishes and
+evaluates it, so a long segment does not leave the end of a call idle. For
+tasks whose learner state is all arrays (data on the device, JAX-native
+environments) the resumed training is the uninterrupted one; a stateful
+environment pool's C++ state is not saved, so its episodes start afresh on
+resuming.
 """
 
 from __future__ import annotations
@@ -144,12 +148,24 @@ def _save_progress(directory: str, progress: dict, states: Any) -> None:
   """Checkpoint first, then the progress that names it, then the previous
   checkpoint goes: a kill at any point leaves one consistent pair."""
   name = f"state-{progress['segments_done']}"
+  if progress["updates_into_segment"]:
+    name += f"+{progress['updates_into_segment']}"
   storage.save_checkpoint(os.path.join(directory, name), states)
   storage.write_json_atomic(os.path.join(directory, "progress.json"),
                             {**progress, "checkpoint": name})
   for entry in os.listdir(directory):
     if entry.startswith("state-") and entry != name:
       shutil.rmtree(os.path.join(directory, entry))
+
+
+def updates_that_fit(seconds_left: float, seconds_per_update: float,
+                     updates_left: int) -> int:
+  """How many of a segment's `updates_left` updates to train before pausing:
+  all of them when they fit in `seconds_left` at the measured pace, else the
+  whole number that does (0 when none does)."""
+  if seconds_per_update * updates_left <= seconds_left:
+    return updates_left
+  return max(0, min(updates_left, int(seconds_left / seconds_per_update)))
 
 
 def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
@@ -160,9 +176,12 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
   one evaluation segment per program and checkpointed after each.
 
   Raises:
-    Paused: the next segment would end past `time_limit_s` seconds of this
-      call, judged by the pace of this call's segments after its first
-      (which includes compiling).
+    Paused: the rest of the segment would end past `time_limit_s` seconds of
+      this call, judged by the pace of this call's last segment, or of the
+      earlier calls' training before the first. The updates that fit are
+      trained and checkpointed first, so a call uses its time even when the
+      segments are long; the next call finishes the segment and evaluates
+      it.
   """
   if task.streamed:
     raise spec.InputError(
@@ -177,8 +196,8 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
     states, first = staged.start(keys)
     performance = np.asarray(jax.device_get(first), np.float64)[:, None]
     progress = {**_progress_identity(task, seeds, vmap_size),
-                "segments_done": 0, "processes": 1,
-                "wall_time_s": time.time() - started,
+                "segments_done": 0, "updates_into_segment": 0,
+                "processes": 1, "wall_time_s": time.time() - started,
                 "performance": _json_curve(performance)}
     _save_progress(directory, progress, states)
   else:
@@ -186,38 +205,70 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
     states = staged.reattach(storage.restore_checkpoint(
         os.path.join(directory, progress["checkpoint"]), like), keys)
     performance = np.array(progress["performance"], np.float64)
-    progress = {**progress, "processes": progress["processes"] + 1}
+    # Files of the first format paused at evaluation points only.
+    progress = {"updates_into_segment": 0, **progress,
+                "processes": progress["processes"] + 1}
     log(f"resuming {task.name} seeds {seeds} after evaluation segment "
-        f"{progress['segments_done']} of {len(lengths)}")
-  seconds_per_update = None
+        f"{progress['segments_done']} of {len(lengths)}"
+        + _partial(progress, lengths))
+  # A resumed call starts from the pace of the calls before it (compiling
+  # included, so on the slow side); a new one has no pace until its first
+  # segment, which therefore always runs.
+  updates_done = (task.recipe.eval_updates[progress["segments_done"]]
+                  + progress["updates_into_segment"])
+  seconds_per_update = (progress["wall_time_s"] / updates_done
+                        if progress["processes"] > 1 and updates_done
+                        else None)
   for i in range(progress["segments_done"], len(lengths)):
     segment_started = time.time()
-    if (time_limit_s is not None and seconds_per_update is not None and
-        segment_started - started + seconds_per_update * lengths[i] >
-        time_limit_s):
-      raise Paused(
-          f"stopped at the time limit after evaluation segment {i} of "
-          f"{len(lengths)} of {task.name}; rerun the same command to continue")
-    states, segment = staged.advance(states, keys, lengths[i:i + 1])
+    length = int(lengths[i])
+    updates_left = length - progress["updates_into_segment"]
+    if time_limit_s is not None and seconds_per_update is not None:
+      fit = updates_that_fit(time_limit_s - (segment_started - started),
+                             seconds_per_update, updates_left)
+      if fit < updates_left:
+        if fit:
+          states = staged.train(states, keys, fit)
+          progress = {**progress,
+                      "updates_into_segment":
+                          progress["updates_into_segment"] + fit,
+                      "wall_time_s": progress["wall_time_s"] + time.time()
+                      - segment_started}
+          _save_progress(directory, progress, states)
+        raise Paused(
+            f"stopped at the time limit after evaluation segment {i} of "
+            f"{len(lengths)} of {task.name}{_partial(progress, lengths)}; "
+            "rerun the same command to continue")
+    states, segment = staged.advance(states, keys,
+                                     jax.numpy.asarray([updates_left]))
     performance = np.concatenate(
         [performance, np.asarray(jax.device_get(segment), np.float64)], 1)
-    progress = {**progress, "segments_done": i + 1,
+    progress = {**progress, "segments_done": i + 1, "updates_into_segment": 0,
                 "wall_time_s": progress["wall_time_s"] + time.time()
                 - segment_started,
                 "performance": _json_curve(performance)}
     _save_progress(directory, progress, states)
     seconds = time.time() - segment_started
-    seconds_per_update = seconds / lengths[i]
+    seconds_per_update = seconds / updates_left
     recipe = task.recipe
     log(f"segment {i + 1} of {len(lengths)}: "
         f"{sum(lengths[:i + 1]) * recipe.cost_per_update:.4g} "
         f"{recipe.cost_unit}, {task.performance_name} "
         f"{np.round(performance[:, -1], 4).tolist()}, "
-        f"{lengths[i] * recipe.cost_per_update * len(seeds) / seconds:.3g} "
+        f"{updates_left * recipe.cost_per_update * len(seeds) / seconds:.3g} "
         f"{recipe.cost_unit}/s over all seeds (checkpoint included)")
   return (performance, np.asarray(states.diverged),
           staged.variables(states, keys), progress["wall_time_s"],
           progress["processes"])
+
+
+def _partial(progress: dict, lengths: jax.Array) -> str:
+  """How far into its next segment a paused training is, for messages."""
+  updates, done = progress["updates_into_segment"], progress["segments_done"]
+  if not updates:
+    return ""
+  return (f", {updates} of the {int(lengths[done])} updates into segment "
+          f"{done + 1}")
 
 
 def train_originals(task: spec.Task, workdir: str, seeds: list[int],

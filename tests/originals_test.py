@@ -2,12 +2,15 @@
 continued by a later call as if never stopped."""
 
 import os
+import types
 
 import numpy as np
 import pytest
 from conftest import train_interrupted
 
+from benchmark import completion
 from benchmark import originals as originals_lib
+from benchmark import storage
 from tasks import registry, spec
 
 
@@ -72,8 +75,74 @@ def test_time_limit_pauses_at_a_segment_boundary(tmp_path):
                      match="after evaluation segment 1 of"):
     originals_lib.train_originals(task, workdir, [0], resumable=True,
                                   log=lambda _: None, time_limit_s=0)
+  # Progress files of the first format (before pauses within a segment)
+  # lack the position within the segment, and continue as well.
+  path = os.path.join(originals_lib.progress_dir(workdir, task.name),
+                      "progress.json")
+  progress = storage.read_json(path)
+  assert progress.pop("updates_into_segment") == 0
+  storage.write_json_atomic(path, progress)
   [resumed] = originals_lib.train_originals(task, workdir, [0],
                                             resumable=True,
                                             log=lambda _: None)
   assert resumed.content_hash == whole[0].content_hash
   np.testing.assert_array_equal(resumed.performance, whole[0].performance)
+
+
+def test_updates_that_fit_take_what_the_time_allows():
+  assert originals_lib.updates_that_fit(10.0, 1.0, 5) == 5
+  assert originals_lib.updates_that_fit(5.0, 1.0, 5) == 5
+  assert originals_lib.updates_that_fit(2.5, 1.0, 5) == 2
+  assert originals_lib.updates_that_fit(0.5, 1.0, 5) == 0
+  assert originals_lib.updates_that_fit(-3.0, 1.0, 5) == 0
+
+
+def test_time_limit_within_a_segment_trains_what_fits(monkeypatch, tmp_path):
+  # A clock that moves one second per update makes the pace exact: with
+  # segments of 1, 5, 5 and 5 updates and 8.5 s, the call trains segments
+  # 1 and 2 (6 s) and 2 of segment 3's 5 updates, checkpoints them and
+  # pauses; the calls after it finish as if it had never stopped.
+  task = registry.get_task("cartpole/ppo:smoke")
+  assert task.recipe.eval_updates == (0, 1, 6, 11, 16)
+  whole = originals_lib.train_originals(task, str(tmp_path / "whole"), [0, 1])
+  clock = [0.0]
+  monkeypatch.setattr(originals_lib, "time",
+                      types.SimpleNamespace(time=lambda: clock[0]))
+  make = completion.make_staged_scratch_training
+
+  def make_timed(task, vmap_size=None):
+    staged = make(task, vmap_size)
+
+    def advance(states, keys, lengths):
+      clock[0] += float(np.sum(lengths))
+      return staged.advance(states, keys, lengths)
+
+    def train(states, keys, num_updates):
+      clock[0] += num_updates
+      return staged.train(states, keys, num_updates)
+
+    return staged._replace(advance=advance, train=train)
+
+  monkeypatch.setattr(completion, "make_staged_scratch_training", make_timed)
+  workdir = str(tmp_path / "paused")
+  with pytest.raises(originals_lib.Paused, match=(
+      r"after evaluation segment 2 of 4 of cartpole/ppo:smoke, 2 of the 5 "
+      r"updates into segment 3; rerun")):
+    originals_lib.train_originals(task, workdir, [0, 1], resumable=True,
+                                  log=lambda _: None, time_limit_s=8.5)
+  progress_dir = originals_lib.progress_dir(workdir, task.name)
+  assert sorted(os.listdir(progress_dir)) == ["progress.json", "state-2+2"]
+  # A resumed call knows the pace before its first segment (8 s for 8
+  # updates so far), so it too stops within that segment.
+  with pytest.raises(originals_lib.Paused, match="4 of the 5 updates into "
+                     "segment 3; rerun"):
+    originals_lib.train_originals(task, workdir, [0, 1], resumable=True,
+                                  log=lambda _: None, time_limit_s=2.5)
+  messages = []
+  resumed = originals_lib.train_originals(task, workdir, [0, 1],
+                                          resumable=True, log=messages.append)
+  assert messages[0] == (f"resuming {task.name} seeds [0, 1] after evaluation "
+                         "segment 2 of 4, 4 of the 5 updates into segment 3")
+  for a, b in zip(whole, resumed):
+    np.testing.assert_array_equal(a.performance, b.performance)
+    assert a.content_hash == b.content_hash
