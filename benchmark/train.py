@@ -5,8 +5,9 @@
 With `--resumable`, training is checkpointed after every evaluation segment
 and a rerun of the same command continues an interrupted one (for long
 originals on machines that limit a command's time). `--time_limit_s` makes
-such a call pause cleanly at a segment boundary instead of being killed
-mid-segment; it then exits with status 75 (EX_TEMPFAIL: run it again), e.g.
+such a call train what fits in that time at its measured pace, checkpoint it
+(within a segment if need be) and pause cleanly instead of being killed; it
+then exits with status 75 (EX_TEMPFAIL: run it again), e.g.
 
     until python -m benchmark.train ... --resumable --time_limit_s=500; \
       [ $? -ne 75 ]; do :; done
@@ -44,9 +45,9 @@ flags.DEFINE_bool(
     "stopped at a time limit continues when the same command is rerun.")
 flags.DEFINE_float(
     "time_limit_s", None,
-    "With --resumable: pause before an evaluation segment that would end "
-    "past this many seconds of training in this call, and exit with status "
-    "75; rerun the command to continue.")
+    "With --resumable: train the updates that fit in this many seconds of "
+    "this call (at its measured pace), checkpoint them, and exit with "
+    "status 75; rerun the command to continue.")
 FLAGS = flags.FLAGS
 
 EXIT_PAUSED = 75  # EX_TEMPFAIL from sysexits.h: try again later.

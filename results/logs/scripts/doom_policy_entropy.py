@@ -4,9 +4,10 @@ Restores a progress checkpoint of `doom-mywayhome/impala` (from
 `benchmark.train --resumable`), plays one episode in each of `--episodes`
 fresh My Way Home environments with the agent's stochastic policy on the
 CPU, and prints the vests found, the policy's mean entropy against its
-maximum, the mean value, how often each action was taken, and the torso's
-features (mean norm, share of non-zero units): a collapsed torso gives
-logits that hardly depend on the frame.
+maximum, the mean value (and its mean over the 10 steps before each vest:
+has the critic learned where the reward is?), how often each action was
+taken, and the torso's features (mean norm, share of non-zero units): a
+collapsed torso gives logits that hardly depend on the frame.
 
 Usage (ViZDoom needs `import benchmark` first, see benchmark/__init__.py):
   python results/logs/scripts/doom_policy_entropy.py \
@@ -66,6 +67,10 @@ def policy(o):
 
 rng = np.random.default_rng(0)
 entropies, values, counts = [], [], np.zeros(len(actions))
+# Each environment's values in its counted episode, to compare the critic's
+# values just before a vest with the rest: a critic that has learned where
+# the reward is values those frames near 0.5 (gamma 0.99).
+traces, before_vest = [[] for _ in range(n)], []
 feature_norms, nonzero = [], []
 returns, active, finished = np.zeros(n), np.ones(n, bool), []
 started = time.time()
@@ -78,6 +83,8 @@ while active.any():
   p = np.exp(log_p)
   entropies.append(float(-(p * log_p).sum(1).mean()))
   values.append(float(np.mean(value)))
+  for i in np.nonzero(active)[0]:
+    traces[i].append(float(value[i]))
   choice = np.array([rng.choice(len(actions), p=row) for row in p])
   counts += np.bincount(choice, minlength=len(actions))
   observation, reward, terminated, truncated, _ = pool.step(
@@ -85,6 +92,8 @@ while active.any():
   returns += reward
   for i in np.nonzero((terminated | truncated) & active)[0]:
     finished.append(returns[i])
+    if returns[i] > 0:
+      before_vest.append(np.mean(traces[i][-10:]))
     active[i] = False
 print(f"{progress['segments_done']} segments, checkpoint "
       f"{progress['checkpoint']}: vest found in "
@@ -94,5 +103,8 @@ print(f"{progress['segments_done']} segments, checkpoint "
       f"{np.mean(values):.5f}; action shares "
       f"{np.round(counts / counts.sum(), 3).tolist()}; torso features: "
       f"mean norm {np.mean(feature_norms):.3f}, non-zero "
-      f"{np.mean(nonzero):.3f}; "
+      f"{np.mean(nonzero):.3f}; mean value over the last 10 steps before "
+      f"a vest {np.mean(before_vest) if before_vest else float('nan'):.5f}"
+      f" (all steps of counted episodes "
+      f"{np.mean(np.concatenate(traces)):.5f}); "
       f"{time.time() - started:.0f} s")
