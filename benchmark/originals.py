@@ -213,19 +213,23 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
         + _partial(progress, lengths))
   # A resumed call starts from the pace of the calls before it (compiling
   # included, so on the slow side); a new one has no pace until its first
-  # segment, which therefore always runs.
+  # segment, which therefore always runs. Every call trains at least one
+  # update, so that rerunning it always gets somewhere.
   updates_done = (task.recipe.eval_updates[progress["segments_done"]]
                   + progress["updates_into_segment"])
   seconds_per_update = (progress["wall_time_s"] / updates_done
                         if progress["processes"] > 1 and updates_done
                         else None)
-  for i in range(progress["segments_done"], len(lengths)):
+  first = progress["segments_done"]
+  for i in range(first, len(lengths)):
     segment_started = time.time()
     length = int(lengths[i])
     updates_left = length - progress["updates_into_segment"]
     if time_limit_s is not None and seconds_per_update is not None:
       fit = updates_that_fit(time_limit_s - (segment_started - started),
                              seconds_per_update, updates_left)
+      if i == first:
+        fit = max(fit, 1)
       if fit < updates_left:
         if fit:
           states = staged.train(states, keys, fit)

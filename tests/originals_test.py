@@ -138,11 +138,17 @@ def test_time_limit_within_a_segment_trains_what_fits(monkeypatch, tmp_path):
                      "segment 3; rerun"):
     originals_lib.train_originals(task, workdir, [0, 1], resumable=True,
                                   log=lambda _: None, time_limit_s=2.5)
+  # Every call trains something, even with no time at all: here the last
+  # update of segment 3, then it pauses at the boundary.
+  with pytest.raises(originals_lib.Paused, match=(
+      "after evaluation segment 3 of 4 of cartpole/ppo:smoke; rerun")):
+    originals_lib.train_originals(task, workdir, [0, 1], resumable=True,
+                                  log=lambda _: None, time_limit_s=0)
   messages = []
   resumed = originals_lib.train_originals(task, workdir, [0, 1],
                                           resumable=True, log=messages.append)
   assert messages[0] == (f"resuming {task.name} seeds [0, 1] after evaluation "
-                         "segment 2 of 4, 4 of the 5 updates into segment 3")
+                         "segment 3 of 4")
   for a, b in zip(whole, resumed):
     np.testing.assert_array_equal(a.performance, b.performance)
     assert a.content_hash == b.content_hash
