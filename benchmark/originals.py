@@ -192,6 +192,11 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
   directory = progress_dir(workdir, task.name)
   progress = _load_progress(task, directory, seeds, vmap_size)
   started = time.time()
+  # A resumed call starts from the pace of the calls before it (compiling
+  # included, so on the slow side); a new one has no pace until its first
+  # segment, which therefore always runs. Every call trains at least one
+  # update, so that rerunning it always gets somewhere.
+  seconds_per_update = None
   if progress is None:
     states, first = staged.start(keys)
     performance = np.asarray(jax.device_get(first), np.float64)[:, None]
@@ -211,24 +216,19 @@ def _train_in_segments(task: spec.Task, workdir: str, seeds: list[int],
     log(f"resuming {task.name} seeds {seeds} after evaluation segment "
         f"{progress['segments_done']} of {len(lengths)}"
         + _partial(progress, lengths))
-  # A resumed call starts from the pace of the calls before it (compiling
-  # included, so on the slow side); a new one has no pace until its first
-  # segment, which therefore always runs. Every call trains at least one
-  # update, so that rerunning it always gets somewhere.
-  updates_done = (task.recipe.eval_updates[progress["segments_done"]]
-                  + progress["updates_into_segment"])
-  seconds_per_update = (progress["wall_time_s"] / updates_done
-                        if progress["processes"] > 1 and updates_done
-                        else None)
-  first = progress["segments_done"]
-  for i in range(first, len(lengths)):
+    updates_done = (task.recipe.eval_updates[progress["segments_done"]]
+                    + progress["updates_into_segment"])
+    if updates_done:
+      seconds_per_update = progress["wall_time_s"] / updates_done
+  first_segment = progress["segments_done"]
+  for i in range(first_segment, len(lengths)):
     segment_started = time.time()
     length = int(lengths[i])
     updates_left = length - progress["updates_into_segment"]
     if time_limit_s is not None and seconds_per_update is not None:
       fit = updates_that_fit(time_limit_s - (segment_started - started),
                              seconds_per_update, updates_left)
-      if i == first:
+      if i == first_segment:
         fit = max(fit, 1)
       if fit < updates_left:
         if fit:
