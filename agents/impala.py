@@ -210,19 +210,28 @@ def make_learner(step: XlaStepFn, handle: jax.Array, apply: ActorCriticFn,
 
 def mean_episode_return(step: XlaStepFn, handle: jax.Array, num_envs: int,
                         policy: policies.PolicyFn,
-                        key: jax.Array, max_steps: int) -> jax.Array:
+                        key: jax.Array, max_steps: int,
+                        start: Callable[[jax.Array], tuple[jax.Array,
+                                                           jax.Array]]
+                        | None = None) -> jax.Array:
   """Mean undiscounted return of one whole episode per environment.
 
-  The evaluation pool is stateful and has no reset inside a program, so each
-  environment first plays out the episode it is in (not counted), then
-  plays one whole episode that counts. Runs until every environment has
-  counted one, or `max_steps` steps (then unfinished episodes count with
-  what they have).
+  There is no reset inside a program. With `start`, `handle -> (handle,
+  observations)` of a pool whose every episode has just begun (a new pool),
+  each environment's first episode counts. Without it the pool is stateful
+  and continues: each environment first plays out the episode it is in (not
+  counted), then plays one whole episode that counts. Runs until every
+  environment has counted one, or `max_steps` steps (then unfinished
+  episodes count with what they have).
   """
-  pool, observation, _, _ = step_pool(step, handle,
-                                      jnp.zeros(num_envs, jnp.int32))
-  # 0: finishing an episode begun before, 1: counting, 2: counted.
-  phase = jnp.zeros(num_envs, jnp.int32)
+  if start is None:
+    pool, observation, _, _ = step_pool(step, handle,
+                                        jnp.zeros(num_envs, jnp.int32))
+    # 0: finishing an episode begun before, 1: counting, 2: counted.
+    phase = jnp.zeros(num_envs, jnp.int32)
+  else:
+    pool, observation = start(handle)
+    phase = jnp.ones(num_envs, jnp.int32)
 
   def unfinished(carry):
     _, _, phase, _, _, count = carry

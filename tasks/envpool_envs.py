@@ -11,9 +11,19 @@ Cost is counted in emulator frames: an agent step is `frame_skip` frames
 (Atari: 4, the standard; ViZDoom: 4 tics). Performance is the mean
 undiscounted return of one whole episode in each evaluation environment
 under the agent's stochastic policy; `P_0` is the same for the uniform
-random policy. Unlike the gymnax tasks, a pool carries its episodes and its
-random state from one evaluation (and run) to the next, so evaluations are
-not on common random numbers and runs are not bitwise reproducible.
+random policy. A pool carries its episodes and its random state from one
+step to the next, so two settings of `eval_pool`:
+- "continuing" (the default, and what recipes without the setting used):
+  one evaluation pool serves every evaluation, each environment playing out
+  the episode it is in before the one that counts. Evaluations are then not
+  on common random numbers: the same policy scores differently from one
+  evaluation to the next (on Pong by up to 6.4 points of 16 episodes,
+  BUILD_NOTES 2026-12-02), which is enough to break the calibration of a
+  withheld value head at alpha 0.99.
+- "fresh": every evaluation plays the first episode of each environment of
+  a new pool made with the evaluation seed, like the gymnax tasks' fixed
+  key: the same policy gets the same return every time (given the device's
+  deterministic reductions), whatever ran before.
 
 Runs cannot be vmapped over a pool: they run one after another
 (`default_vmap_size=1`) on any backend.
@@ -21,6 +31,7 @@ Runs cannot be vmapped over a pool: they run one after another
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -39,6 +50,9 @@ ASSETS_HELP = (
     "install the envpool extra (pip install -e '.[envpool]', which brings "
     "envpool-assets) or point ENVPOOL_ASSETS_PATH at a folder holding "
     "atari/roms/ and vizdoom/maps/ + vizdoom/bin/freedoom2.wad")
+
+
+EVAL_POOLS = ("continuing", "fresh")
 
 
 def impala_config(**values) -> ml_collections.ConfigDict:
@@ -103,7 +117,8 @@ def _import_envpool():
 def make_pool(envpool, name: str, env_id: str, num_envs: int, seed: int,
               num_threads: int, options: dict):
   """An envpool pool (gymnasium API, synchronous: the batch is every env),
-  reset on the host and ready for its XLA interface.
+  reset on the host and ready for its XLA interface; its first observations
+  are `pool.first_observation`.
 
   Raises:
     spec.InputError: unknown environment or missing assets.
@@ -120,7 +135,7 @@ def make_pool(envpool, name: str, env_id: str, num_envs: int, seed: int,
         f"{name}: envpool could not start {env_id} with assets from {where} "
         f"({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
         f"{ASSETS_HELP}") from e
-  pool.reset()
+  pool.first_observation, _ = pool.reset()
   return pool
 
 
@@ -177,30 +192,93 @@ def device_step(pool):
   XLA:GPU (jax 0.11) aborted compiling the token an ordered one threads
   through the loops (BUILD_NOTES).
   """
-  action_dtype = pool.spec.action_array_spec["action"].dtype
-  if action_dtype == np.int32:
+  if pool.spec.action_array_spec["action"].dtype == np.int32:
     handle, _, _, step = pool.xla()
     return handle, step
-  observation_space = pool.observation_space
+  return jnp.zeros((), jnp.int32), host_step(lambda: pool)
+
+
+def _observation_shape(pool) -> jax.ShapeDtypeStruct:
+  space = pool.observation_space
+  return jax.ShapeDtypeStruct((pool.config["num_envs"], *space.shape),
+                              space.dtype)
+
+
+def host_step(current_pool):
+  """A pool step for compiled programs through a host callback, on the pool
+  `current_pool()` returns, its actions converted on the host (to float64
+  for ViZDoom). Same signature as envpool's XLA step; the handle is a dummy
+  threaded through."""
+  pool = current_pool()
+  action_dtype = pool.spec.action_array_spec["action"].dtype
   n = pool.config["num_envs"]
-  shapes = (jax.ShapeDtypeStruct((n, *observation_space.shape),
-                                 observation_space.dtype),
+  shapes = (_observation_shape(pool),
             jax.ShapeDtypeStruct((n,), np.float32),
             jax.ShapeDtypeStruct((n,), np.bool_),
             jax.ShapeDtypeStruct((n,), np.bool_))
 
-  def host_step(actions):
-    observation, reward, terminated, truncated, _ = pool.step(
+  def on_host(actions):
+    observation, reward, terminated, truncated, _ = current_pool().step(
         np.asarray(actions, action_dtype))
     return (observation, reward.astype(np.float32),
             terminated.astype(np.bool_), truncated.astype(np.bool_))
 
   def step(handle, actions):
     observation, reward, terminated, truncated = jax.experimental.io_callback(
-        host_step, shapes, actions, ordered=False)
+        on_host, shapes, actions, ordered=False)
     return handle, (observation, reward, terminated, truncated, {})
 
-  return jnp.zeros((), jnp.int32), step
+  return step
+
+
+class FreshPool:
+  """Evaluation on a new pool every time (`eval_pool="fresh"`).
+
+  `start(handle)`, traced into the evaluation, replaces the pool by a new
+  one from `make()` (the same seed, so the same first episodes) and returns
+  its first observations; `step` steps it through a host callback. The pool
+  made here serves the first start unchanged.
+  """
+
+  def __init__(self, make):
+    self._make = make
+    self.pool = make()
+    self._played = False
+    self.step = host_step(lambda: self.pool)
+
+  def _first_observation(self, handle):
+    del handle  # A dummy, passed on like a pool's handle.
+    if self._played:
+      self.pool.close()  # Its engines (ViZDoom: processes) go first.
+      self.pool = self._make()
+    self._played = True
+    return self.pool.first_observation
+
+  def start(self, handle: jax.Array) -> tuple[jax.Array, jax.Array]:
+    observation = jax.experimental.io_callback(
+        self._first_observation, _observation_shape(self.pool), handle,
+        ordered=False)
+    return handle, observation
+
+
+def reward_on_termination(step, value: float):
+  """`step` whose reward is `value` on a step that ends its episode before
+  the time limit (terminated, not truncated) and 0 on every other.
+
+  For ViZDoom goals that end the episode, such as My Way Home's vest:
+  envpool reads a step's reward from the game's variables after the step,
+  and after a step that ends the episode there is no game state to read,
+  so it pays 0 (of 43 vests reached by random play, 33 paid nothing,
+  BUILD_NOTES 2026-12-02). The episode's early end is the goal itself.
+  """
+
+  def stepped(handle, actions):
+    handle, (observation, _, terminated, truncated, info) = step(handle,
+                                                                 actions)
+    reward = value * (terminated & ~truncated).astype(jnp.float32)
+    return handle, (observation, reward, terminated, truncated, info)
+
+  return stepped
 
 
 def restrict_actions(step, num_pool_actions: int, actions: tuple[int, ...]):
@@ -269,12 +347,30 @@ def build(name: str, config: ml_collections.ConfigDict,
   overrides = dict(config.get("scenario", {}))
   scenario = ({"cfg_path": scenario_file(envpool, config.env_id, overrides)}
               if overrides else {})
+  # Optional settings, absent from recipes made before them (whose
+  # originals must still load): the evaluation protocol (module docstring)
+  # and a reward paid when an episode ends early (`reward_on_termination`).
+  eval_protocol = config.get("eval_pool", "continuing")
+  if eval_protocol not in EVAL_POOLS:
+    raise spec.InputError(f"{name}: unknown eval_pool {eval_protocol!r}; "
+                          f"known: {', '.join(EVAL_POOLS)}")
+  termination_reward = config.get("reward_on_termination", None)
   train_pool = make_pool(envpool, name, config.env_id, config.num_envs,
                          config.env_seed, config.num_threads,
                          {**config.train_env, **scenario})
-  eval_pool = make_pool(envpool, name, config.env_id, config.eval_episodes,
-                        config.env_seed + 10_000, config.num_threads,
-                        {**config.eval_env, **scenario})
+  make_eval_pool = functools.partial(
+      make_pool, envpool, name, config.env_id, config.eval_episodes,
+      config.env_seed + 10_000, config.num_threads,
+      {**config.eval_env, **scenario})
+  if eval_protocol == "fresh":
+    fresh = FreshPool(make_eval_pool)
+    eval_pool, eval_handle, eval_step = (fresh.pool, jnp.zeros((), jnp.int32),
+                                         fresh.step)
+    eval_start = fresh.start
+  else:
+    eval_pool = make_eval_pool()
+    eval_handle, eval_step = device_step(eval_pool)
+    eval_start = None
   frame_skip = int(train_pool.spec.config.frame_skip)
   frames_per_update = hp.steps_per_update * frame_skip
   num_updates = config.total_frames // frames_per_update
@@ -286,16 +382,20 @@ def build(name: str, config: ml_collections.ConfigDict,
   # (absent from recipes made before it, so their originals still load).
   actions = tuple(config.get("actions", ()))
   train_handle, train_step = device_step(train_pool)
-  eval_handle, eval_step = device_step(eval_pool)
   num_actions, train_step = restrict_actions(train_step, pool_actions,
                                              actions)
   _, eval_step = restrict_actions(eval_step, pool_actions, actions)
+  if termination_reward is not None:
+    train_step = reward_on_termination(train_step, termination_reward)
+    eval_step = reward_on_termination(eval_step, termination_reward)
   observation_shape = tuple(train_pool.observation_space.shape)
   init, apply = actor_critic.flax_network(
       num_actions, "impala", tuple(config.hidden), True, observation_shape,
       **network)
-  # Two whole episodes (the one under way, then the counted one).
-  eval_max_steps = 2 * int(eval_pool.spec.config.max_episode_steps) + 1
+  # Whole episodes: on a continuing pool, the one under way, then the
+  # counted one.
+  eval_max_steps = (1 if eval_start else 2) * int(
+      eval_pool.spec.config.max_episode_steps) + 1
   eval_key = jax.random.key(config.eval_seed)
   recipe = spec.Recipe(
       optimizer=gymnax_envs.adam_linear_decay(config.max_grad_norm),
@@ -314,7 +414,7 @@ def build(name: str, config: ml_collections.ConfigDict,
   def episode_return(policy):
     return impala.mean_episode_return(eval_step, eval_handle,
                                       config.eval_episodes, policy, eval_key,
-                                      eval_max_steps)
+                                      eval_max_steps, start=eval_start)
 
   def evaluate(variables, data, key):
     del data, key  # The pool is the data; one key for every evaluation.
@@ -340,4 +440,5 @@ def build(name: str, config: ml_collections.ConfigDict,
                  "actions": list(actions) or list(range(pool_actions)),
                  "train_env": dict(config.train_env),
                  "eval_env": dict(config.eval_env),
+                 "eval_pool": eval_protocol,
                  "scenario": overrides})

@@ -170,6 +170,48 @@ def test_resumed_training_steps_the_new_pool(monkeypatch, tmp_path):
                                 own_handle)
 
 
+def evaluations_of_one_policy(protocol: str) -> list[float]:
+  """Pong (smoke, 300-step evaluation episodes) on `protocol`'s evaluation
+  pools: one policy's score, then another policy's, then the first's twice
+  more."""
+  name = "atari-pong/impala:smoke"
+  config = registry.get_config(name)[2]
+  config.eval_pool = protocol
+  config.eval_env = {**config.eval_env, "max_episode_steps": 300}
+  task = envpool_envs.build(name, config, 1.0)
+  assert task.data_info["eval_pool"] == protocol
+  evaluate = jax.jit(task.evaluate)
+  policy, other = (task.init(jax.random.key(seed)) for seed in (0, 7))
+  return [float(evaluate(variables, task.data, jax.random.key(1)))
+          for variables in (policy, other, policy, policy)]
+
+
+def test_fresh_evaluation_pools_score_one_policy_the_same_every_time():
+  fresh = evaluations_of_one_policy("fresh")
+  assert fresh[0] == fresh[2] == fresh[3], fresh
+  assert fresh[0] < 0  # Points were played: a score of something.
+  # What they are for: a continuing pool scores the same policy
+  # differently (on CPU, deterministically so for these seeds).
+  continuing = evaluations_of_one_policy("continuing")
+  assert len({continuing[0], continuing[2], continuing[3]}) > 1, continuing
+
+
+def test_the_reward_on_termination_pays_early_ends_only():
+  def step(handle, actions):
+    return handle, (actions, jnp.array([0.5, 0.5, 0.0, 0.0]),
+                    jnp.array([True, False, True, False]),
+                    jnp.array([False, False, True, True]), {})
+
+  paid = jax.jit(envpool_envs.reward_on_termination(step, 1.0))
+  _, (_, reward, terminated, truncated, _) = paid(0, jnp.zeros(4))
+  # The pool's reward is dropped; a truncation (the time limit) is no goal.
+  np.testing.assert_array_equal(reward, [1.0, 0.0, 0.0, 0.0])
+  np.testing.assert_array_equal(terminated, [True, False, True, False])
+  np.testing.assert_array_equal(truncated, [False, False, True, True])
+  config = registry.get_config("doom-mywayhome/impala")[2]
+  assert config.reward_on_termination == 1.0 and config.eval_pool == "fresh"
+
+
 def test_vizdoom_scenario_settings_go_through_a_copy_of_its_file():
   settings = {"screen_resolution": "RES_160X120", "render_crosshair": "false"}
   path = envpool_envs.scenario_file(envpool, "MyWayHome-v1", settings)
@@ -196,6 +238,8 @@ def test_vizdoom_scenario_settings_go_through_a_copy_of_its_file():
     ("doom-mywayhome/impala", {"train_fraction": 0.5}, "no data set to cut"),
     ("atari-pong/impala:smoke,bogus", {}, "no switch"),
     ("doom-mywayhome/impala:conv_init=he", {}, "unknown conv_init 'he'"),
+    ("doom-mywayhome/impala:eval_pool=reused", {},
+     "unknown eval_pool 'reused'"),
 ])
 def test_bad_envpool_settings_are_input_errors(name, kwargs, message):
   with pytest.raises(spec.InputError, match=message):

@@ -4,10 +4,17 @@ first-person navigation task learned by IMPALA.
 The offline stand-in for DeepMind Lab's navigation levels (which need a
 download and a build this project cannot do): the agent sees 84x84 RGB
 frames (4 stacked, 12 channels) of a maze of rooms, spawns in a random room
-and is rewarded for reaching the vest (envpool pays 0.5 there, its armour
-reward, and 0 on every other step: the scenario's living penalty does not
-reach its reward); an episode ends at the vest or after 525 agent steps
-(2,100 tics). Frame skip 4.
+and is rewarded for reaching the vest; an episode ends at the vest or after
+525 agent steps (2,100 tics). Frame skip 4. The reward is 1 on the step that
+ends an episode before its limit, which is the vest, and 0 elsewhere
+(`reward_on_termination`), so performance is the share of evaluation
+episodes that reach the vest. envpool's own reward (0.5, the vest's armour)
+is lost whenever the pickup ends the episode within the same agent step: 33
+of 43 vests reached by random play paid nothing (BUILD_NOTES 2026-12-02),
+and every recipe before this one learned from those few that paid. (The
+scenario's living penalty never reached envpool's reward either.)
+Evaluations play fresh pools (`eval_pool="fresh"`): each one plays the
+same 64 starts, and the same policy scores the same.
 
 Actions: 5 of envpool's 18 combined button presses (strafe x forward x
 turn): turn right, turn left, forward, forward + turn right, forward + turn
@@ -17,7 +24,8 @@ often with these 5 as with all 18 (6 of 128 episodes each).
 
 Recipe: the Atari recipe's IMPALA settings (`tasks/atari`) with 128
 environments in 16 minibatches of 8 unrolls, for 20 million frames (5 million
-agent steps), with three changes against a torso that dies here. Until vests
+agent steps), with three changes against a torso that dies here (found while
+the lost rewards left the agent almost nothing to learn from). Until vests
 are found, the value loss towards zero and the entropy bonus shrink the torso's
 features until they no longer depend on the frame and most units are never
 active: two earlier recipes ended with uniform policies read off dead features
@@ -30,9 +38,9 @@ keeps units active; and the learning rate is 1e-4 (Pathak et al.'s Adam rate on
 this map, in noreward-rl's constants.py) instead of 6e-4. In the probe, the
 last two together keep 56% of units active and most of the features' spread
 across frames after 100 updates. On the GPU the torso of this recipe stays
-alive (half its units active at 6.49M frames, two seeds), but by then
-neither the policy nor the critic has moved, with vests as rare in its
-episodes as in the random policy's (BUILD_NOTES). The 16 minibatches
+alive (half its units active at 11.4M frames, two seeds), but without
+the lost rewards neither the policy nor the critic had moved by then
+(BUILD_NOTES). The 16 minibatches
 make 4 times as many optimiser steps from the same frames (V-trace corrects the
 lag of up to 15 updates). Evaluations play 64 episodes: with 16, the random
 policy's P0 (about 5%) was one vest. One envpool thread per environment:
@@ -67,6 +75,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
       num_minibatches=16, total_frames=20_000_000,
       conv_init="lecun_normal", layer_norm=True, learning_rate=1e-4,
       actions=NAVIGATION_ACTIONS, eval_episodes=64,
+      reward_on_termination=1.0, eval_pool="fresh",
       train_env=options,
       eval_env=options,
       scenario={"screen_resolution": "RES_160X120"})

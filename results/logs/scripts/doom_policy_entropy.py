@@ -3,11 +3,11 @@
 Restores a progress checkpoint of `doom-mywayhome/impala` (from
 `benchmark.train --resumable`), plays one episode in each of `--episodes`
 fresh My Way Home environments with the agent's stochastic policy on the
-CPU, and prints the vests found, the policy's mean entropy against its
-maximum, the mean value (and its mean over the 10 steps before each vest:
-has the critic learned where the reward is?), how often each action was
-taken, and the torso's features (mean norm, share of non-zero units): a
-collapsed torso gives logits that hardly depend on the frame.
+CPU, and prints the vests reached (and paid by envpool), the policy's
+mean entropy against its maximum, the mean value (and its mean over the 10
+steps before each vest: has the critic learned where the reward is?), how
+often each action was taken, and the torso's features (mean norm, share
+of non-zero units): a collapsed torso gives logits that hardly depend on the frame.
 
 Usage (ViZDoom needs `import benchmark` first, see benchmark/__init__.py):
   python results/logs/scripts/doom_policy_entropy.py \
@@ -72,7 +72,7 @@ entropies, values, counts = [], [], np.zeros(len(actions))
 # the reward is values those frames near 0.5 (gamma 0.99).
 traces, before_vest = [[] for _ in range(n)], []
 feature_norms, nonzero = [], []
-returns, active, finished = np.zeros(n), np.ones(n, bool), []
+returns, active, finished, reached = np.zeros(n), np.ones(n, bool), [], []
 started = time.time()
 while active.any():
   logits, value, features = policy(jnp.asarray(observation))
@@ -91,14 +91,18 @@ while active.any():
       actions[choice].astype(np.float64))
   returns += reward
   for i in np.nonzero((terminated | truncated) & active)[0]:
+    # An early end is the vest; envpool's reward misses most of them
+    # (tasks/doom). Logs before 2026-12-02 counted rewarded vests only.
+    reached.append(bool(terminated[i] and not truncated[i]))
     finished.append(returns[i])
-    if returns[i] > 0:
+    if reached[-1]:
       before_vest.append(np.mean(traces[i][-10:]))
     active[i] = False
 print(f"{progress['segments_done']} segments, checkpoint "
-      f"{progress['checkpoint']}: vest found in "
-      f"{sum(r > 0 for r in finished)} of {n} episodes (mean return "
-      f"{np.mean(finished):.4f}); mean policy entropy {np.mean(entropies):.6f}"
+      f"{progress['checkpoint']}: vest reached in {sum(reached)} of {n} "
+      f"episodes, envpool's reward paid in {sum(r > 0 for r in finished)} "
+      f"(mean return {np.mean(finished):.4f}); mean policy entropy "
+      f"{np.mean(entropies):.6f}"
       f" of at most {np.log(len(actions)):.6f} nats; mean value "
       f"{np.mean(values):.5f}; action shares "
       f"{np.round(counts / counts.sum(), 3).tolist()}; torso features: "
