@@ -20,7 +20,8 @@ Actions: 5 of envpool's 18 combined button presses (strafe x forward x
 turn): turn right, turn left, forward, forward + turn right, forward + turn
 left, as in the small action sets of published agents on this map (Pathak
 et al. 2017's curiosity agent has 4). The random policy finds the vest as
-often with these 5 as with all 18 (6 of 128 episodes each).
+often with these 5 as with all 18 (6 of 128 episodes each, counting the
+vests envpool paid).
 
 Recipe: the Atari recipe's IMPALA settings (`tasks/atari`) with 128
 environments in 16 minibatches of 8 unrolls, for 20 million frames (5 million
@@ -40,12 +41,12 @@ last two together keep 56% of units active and most of the features' spread
 across frames after 100 updates. On the GPU the torso of this recipe stays
 alive (half its units active at 11.4M frames, two seeds), but without
 the lost rewards neither the policy nor the critic had moved by then
-(BUILD_NOTES). The 16 minibatches
-make 4 times as many optimiser steps from the same frames (V-trace corrects the
-lag of up to 15 updates). Evaluations play 64 episodes: with 16, the random
-policy's P0 (about 5%) was one vest. One envpool thread per environment:
-ViZDoom's engines run as processes that the threads wait on, and on the 2-core
-machine 32 environments stepped 1.5 times faster with 32 threads than with 2.
+(BUILD_NOTES). The 16 minibatches make 4 times as many optimiser steps from
+the same frames (V-trace corrects the lag of up to 15 updates). Evaluations
+play 64 episodes: with 16, the random policy's P0 (about 5% in paid vests)
+was one vest. One envpool thread per environment: ViZDoom's engines run as
+processes that the threads wait on, and on the 2-core machine 32
+environments stepped 1.5 times faster with 32 threads than with 2.
 The game renders at 160x120 instead of the scenario's 320x240 (then resized to
 84x84 like before): it steps 1.5 times faster, and the CPU's stepping bounds
 the task's speed.
