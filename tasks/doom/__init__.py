@@ -24,9 +24,13 @@ often with these 5 as with all 18 (6 of 128 episodes each, counting the
 vests envpool paid).
 
 Recipe: the Atari recipe's IMPALA settings (`tasks/atari`) with 128
-environments in 16 minibatches of 8 unrolls, for 20 million frames (5 million
-agent steps), with three changes against a torso that dies here (found while
-the lost rewards left the agent almost nothing to learn from). Until vests
+environments in 16 minibatches of 8 unrolls, for 10 million frames (2.5
+million agent steps). The recipes before the repaired reward had 20
+million: at the measured 1.8e4 frames/s of two seeds at once, a pair of
+originals then needs more than one session's 1,800 s of device time, and a
+completion run at half budget 11-13 minutes (1.3e4-1.5e4 frames/s in one
+process). Three changes against a torso that dies here (found while the
+lost rewards left the agent almost nothing to learn from). Until vests
 are found, the value loss towards zero and the entropy bonus shrink the torso's
 features until they no longer depend on the frame and most units are never
 active: two earlier recipes ended with uniform policies read off dead features
@@ -73,7 +77,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   options = {"use_combined_action": True}
   config = envpool_envs.impala_config(
       env_id="MyWayHome-v1", num_envs=128, num_threads=128,
-      num_minibatches=16, total_frames=20_000_000,
+      num_minibatches=16, total_frames=10_000_000,
       conv_init="lecun_normal", layer_norm=True, learning_rate=1e-4,
       actions=NAVIGATION_ACTIONS, eval_episodes=64,
       reward_on_termination=1.0, eval_pool="fresh",
