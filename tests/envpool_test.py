@@ -170,16 +170,22 @@ def test_resumed_training_steps_the_new_pool(monkeypatch, tmp_path):
                                 own_handle)
 
 
-def evaluations_of_one_policy(protocol: str) -> list[float]:
-  """Pong (smoke, 300-step evaluation episodes) on `protocol`'s evaluation
-  pools: one policy's score, then another policy's, then the first's twice
-  more."""
+def pong_evaluated_on(protocol: str) -> spec.Task:
+  """Pong (smoke, 300-step evaluation episodes: points are played) whose
+  evaluations use `protocol`'s pools."""
   name = "atari-pong/impala:smoke"
   config = registry.get_config(name)[2]
   config.eval_pool = protocol
   config.eval_env = {**config.eval_env, "max_episode_steps": 300}
   task = envpool_envs.build(name, config, 1.0)
   assert task.data_info["eval_pool"] == protocol
+  return task
+
+
+def evaluations_of_one_policy(protocol: str) -> list[float]:
+  """One policy's score, then another policy's, then the first's twice
+  more, on Pong evaluated on `protocol`'s pools."""
+  task = pong_evaluated_on(protocol)
   evaluate = jax.jit(task.evaluate)
   policy, other = (task.init(jax.random.key(seed)) for seed in (0, 7))
   return [float(evaluate(variables, task.data, jax.random.key(1)))
@@ -194,6 +200,25 @@ def test_fresh_evaluation_pools_score_one_policy_the_same_every_time():
   # differently (on CPU, deterministically so for these seeds).
   continuing = evaluations_of_one_policy("continuing")
   assert len({continuing[0], continuing[2], continuing[3]}) > 1, continuing
+
+
+def test_a_withheld_value_head_scores_the_originals_score_on_fresh_pools():
+  # DESIGN.md's calibration: a part whose reset leaves the policy as it was
+  # costs nothing, at any alpha. Under T1 the policy stays the original's,
+  # and on fresh pools every evaluation of it is the original's score
+  # itself, so any alpha is reached at cost 0. (On a continuing pool the
+  # same curve reads -6.5, -6.5, -6.0, -5.5 on CPU.)
+  task = pong_evaluated_on("fresh")
+  original = task.init(jax.random.key(0))
+  p_star = float(jax.jit(task.evaluate)(original, task.data,
+                                        jax.random.key(1)))
+  [(_, withheld)] = splitter.resolve_schemes(original, ["stage.value_head"],
+                                             task.name)
+  run = jax.jit(completion.make_completion(task, (0, 1, 2, 3)))
+  curve, _ = run(jax.random.key(3), original, withheld,
+                 procedures.settings("T1", task.recipe), jnp.inf, task.data)
+  np.testing.assert_array_equal(curve.performance, [p_star] * 4)
+  assert p_star < 0  # Points were played.
 
 
 def test_the_reward_on_termination_pays_early_ends_only():
