@@ -23,37 +23,32 @@ et al. 2017's curiosity agent has 4). The random policy finds the vest as
 often with these 5 as with all 18 (6 of 128 episodes each, counting the
 vests envpool paid).
 
-Recipe: the Atari recipe's IMPALA settings (`tasks/atari`) with 128
-environments in 16 minibatches of 8 unrolls, for 10 million frames (2.5
-million agent steps). The recipes before the repaired reward had 20
-million: at the measured 1.8e4 frames/s of two seeds at once, a pair of
-originals then needs more than one session's 1,800 s of device time, and a
-completion run at half budget 11-13 minutes (1.3e4-1.5e4 frames/s in one
-process). Three changes against a torso that dies here (found while the
-lost rewards left the agent almost nothing to learn from). Until vests
-are found, the value loss towards zero and the entropy bonus shrink the torso's
-features until they no longer depend on the frame and most units are never
-active: two earlier recipes ended with uniform policies read off dead features
-(at 13.25M and 8.75M frames), and a probe on real frames kills them within 25
-updates (BUILD_NOTES). So: the convolutions start from Flax's default
-(lecun_normal, as in cleanba's IMPALA network) instead of orthogonal(sqrt 2),
-whose values start at ~2.6 where the true ones are ~0.003; the dense layer's
-outputs are standardised before the ReLU (`layer_norm`, no parameters), which
-keeps units active; and the learning rate is 1e-4 (Pathak et al.'s Adam rate on
-this map, in noreward-rl's constants.py) instead of 6e-4. In the probe, the
-last two together keep 56% of units active and most of the features' spread
-across frames after 100 updates. On the GPU the torso of this recipe stays
-alive (half its units active at 11.4M frames, two seeds), but without
-the lost rewards neither the policy nor the critic had moved by then
-(BUILD_NOTES). The 16 minibatches make 4 times as many optimiser steps from
-the same frames (V-trace corrects the lag of up to 15 updates). Evaluations
-play 64 episodes: with 16, the random policy's P0 (about 5% in paid vests)
-was one vest. One envpool thread per environment: ViZDoom's engines run as
-processes that the threads wait on, and on the 2-core machine 32
-environments stepped 1.5 times faster with 32 threads than with 2.
-The game renders at 160x120 instead of the scenario's 320x240 (then resized to
-84x84 like before): it steps 1.5 times faster, and the CPU's stepping bounds
-the task's speed.
+Recipe: the Atari recipe's IMPALA settings (`tasks/atari`), Adam 6e-4
+included, with 128 environments in 16 minibatches of 8 unrolls, for 10
+million frames (2.5 million agent steps): at the measured 1.8e4 frames/s
+of two seeds at once on one H200, a pair of originals takes about 730 s of
+device time. Two changes against a torso that dies here (found while the
+lost rewards left the agent almost nothing to learn from): until vests are
+found, the value loss towards zero and the entropy bonus shrink the
+torso's features until they no longer depend on the frame (BUILD_NOTES
+2026-12-01). So the convolutions start from Flax's default (lecun_normal,
+as in cleanba's IMPALA network) instead of orthogonal(sqrt 2), whose
+values start at ~2.6 where the true ones are ~0.003, and the dense
+layer's outputs are standardised before the ReLU (`layer_norm`, no
+parameters), which keeps units active. The 16 minibatches make 4 times as
+many optimiser steps from the same frames (V-trace corrects the lag of up
+to 15 updates). Earlier recipes used Adam 1e-4 (Pathak et al.'s rate on
+this map) to protect the torso; with every vest paid, two seeds of it
+learned the critic (0.62 just before a vest, 0.03 on average) but kept a
+uniform policy to 10M frames, while at 6e-4 the policy left uniform and
+reached the vest in 34 of 64 evaluation episodes at 4.4M frames, its
+torso alive (BUILD_NOTES 2026-12-02). Evaluations play 64 episodes: with
+16, the random policy's P0 (12.5%) would be two vests. One envpool thread
+per environment: ViZDoom's engines run as processes that the threads wait
+on, and on the 2-core machine 32 environments stepped 1.5 times faster
+with 32 threads than with 2. The game renders at 160x120 instead of the
+scenario's 320x240 (then resized to 84x84 like before): it steps 1.5 times
+faster, and the CPU's stepping bounds the task's speed.
 Switch `smoke` shrinks it for tests.
 """
 
@@ -78,7 +73,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   config = envpool_envs.impala_config(
       env_id="MyWayHome-v1", num_envs=128, num_threads=128,
       num_minibatches=16, total_frames=10_000_000,
-      conv_init="lecun_normal", layer_norm=True, learning_rate=1e-4,
+      conv_init="lecun_normal", layer_norm=True,
       actions=NAVIGATION_ACTIONS, eval_episodes=64,
       reward_on_termination=1.0, eval_pool="fresh",
       train_env=options,

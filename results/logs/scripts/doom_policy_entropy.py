@@ -28,20 +28,35 @@ from benchmark import completion, storage
 from tasks import actor_critic, envpool_envs, registry
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--progress", required=True)
+source = parser.add_mutually_exclusive_group(required=True)
+source.add_argument("--progress", help="a progress folder (in-progress)")
+source.add_argument("--original", help="a finished original's folder "
+                    "(seed-K, with checkpoint/ and manifest.json)")
 parser.add_argument("--task", default="doom-mywayhome/impala")
 parser.add_argument("--episodes", type=int, default=64)
 args = parser.parse_args()
 
 task = registry.get_task(args.task)
 config = registry.get_config(args.task)[2]
-progress = storage.read_json(os.path.join(args.progress, "progress.json"))
-keys = jnp.stack([completion.derive_key(task.name, "original", 0)])
-staged = completion.make_staged_scratch_training(task, 1)
-like = jax.eval_shape(staged.start, keys)[0]
-states = staged.reattach(storage.restore_checkpoint(
-    os.path.join(args.progress, progress["checkpoint"]), like), keys)
-variables = jax.tree.map(lambda a: a[0], staged.variables(states, keys))
+if args.progress:
+  progress = storage.read_json(os.path.join(args.progress, "progress.json"))
+  keys = jnp.stack([completion.derive_key(task.name, "original", 0)])
+  staged = completion.make_staged_scratch_training(task, 1)
+  like = jax.eval_shape(staged.start, keys)[0]
+  states = staged.reattach(storage.restore_checkpoint(
+      os.path.join(args.progress, progress["checkpoint"]), like), keys)
+  variables = jax.tree.map(lambda a: a[0], staged.variables(states, keys))
+  label = f"{progress['segments_done']} segments, checkpoint " \
+      f"{progress['checkpoint']}"
+else:
+  # Restored directly: the task here (num_threads=0) is not the recipe the
+  # manifest records, so `originals.load_original` would refuse it; the
+  # content hash checks the restored variables instead.
+  manifest = storage.read_json(os.path.join(args.original, "manifest.json"))
+  variables = storage.restore_checkpoint(
+      os.path.join(args.original, "checkpoint"), task.init(jax.random.key(0)))
+  assert storage.content_hash(variables) == manifest["content_sha256"]
+  label = f"original {args.original} (P* {manifest['performance'][-1]})"
 actions = np.asarray(task.data_info["actions"])
 # The task's own network settings, so a checkpoint is read as it was trained.
 model = actor_critic.ActorCritic(
@@ -98,8 +113,7 @@ while active.any():
     if reached[-1]:
       before_vest.append(np.mean(traces[i][-10:]))
     active[i] = False
-print(f"{progress['segments_done']} segments, checkpoint "
-      f"{progress['checkpoint']}: vest reached in {sum(reached)} of {n} "
+print(f"{label}: vest reached in {sum(reached)} of {n} "
       f"episodes, envpool's reward paid in {sum(r > 0 for r in finished)} "
       f"(mean return {np.mean(finished):.4f}); mean policy entropy "
       f"{np.mean(entropies):.6f}"
