@@ -29,6 +29,8 @@ resuming.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -349,6 +351,23 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
   return originals
 
 
+@contextlib.contextmanager
+def _training_lock(workdir: str, task_name: str):
+  """Held while a process trains a task's originals in `workdir`, so that
+  processes running other splits of the same task into the same workdir
+  wait for those originals and load them, instead of training the same
+  checkpoints at once (they would collide on its files). An advisory
+  `flock`, released by the kernel if its holder dies."""
+  directory = os.path.join(workdir, "originals", task_slug(task_name))
+  os.makedirs(directory, exist_ok=True)
+  with open(os.path.join(directory, ".training.lock"), "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def ensure_originals(task: spec.Task, workdir: str, num: int,
                      log: Callable[[str], None] = print,
                      flags: dict | None = None,
@@ -370,13 +389,19 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
     raise spec.InputError(f"seeds start at 0, got first seed {first_seed}")
   seeds = range(first_seed, first_seed + num)
   found = {seed: load_original(task, workdir, seed) for seed in seeds}
-  missing = [seed for seed, o in found.items() if o is None]
-  if missing:
-    log(f"training {len(missing)} original(s) of {task.name} "
-        f"(seeds {missing}) ...")
-    for original in train_originals(task, workdir, missing, flags,
-                                   vmap_size, resumable, log, time_limit_s):
-      found[original.seed] = original
+  if any(o is None for o in found.values()):
+    with _training_lock(workdir, task.name):
+      # Another process may have trained them while this one waited.
+      found = {seed: found[seed] or load_original(task, workdir, seed)
+               for seed in seeds}
+      missing = [seed for seed, o in found.items() if o is None]
+      if missing:
+        log(f"training {len(missing)} original(s) of {task.name} "
+            f"(seeds {missing}) ...")
+        for original in train_originals(task, workdir, missing, flags,
+                                       vmap_size, resumable, log,
+                                       time_limit_s):
+          found[original.seed] = original
   for seed in seeds:
     log(f"original {task.name} seed {seed}: {task.performance_name} "
         f"{found[seed].p_star:.4f}, sha256 {found[seed].content_hash[:12]}")

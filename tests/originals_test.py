@@ -2,11 +2,13 @@
 continued by a later call as if never stopped."""
 
 import os
+import subprocess
+import sys
 import types
 
 import numpy as np
 import pytest
-from conftest import train_interrupted
+from conftest import ROOT, train_interrupted
 
 from benchmark import completion
 from benchmark import originals as originals_lib
@@ -152,3 +154,26 @@ def test_time_limit_within_a_segment_trains_what_fits(monkeypatch, tmp_path):
   for a, b in zip(whole, resumed):
     np.testing.assert_array_equal(a.performance, b.performance)
     assert a.content_hash == b.content_hash
+
+
+def test_processes_sharing_a_workdir_train_each_original_once(tmp_path):
+  # Two runs of other splits of one task, started together into one
+  # workdir: one trains the original, the other waits for it and loads it.
+  # Without the lock both trained it and one crashed on the other's
+  # checkpoint files.
+  command = [sys.executable, "-m", "benchmark.train",
+             "--task=digits/mlp:num_updates=100", "--seeds=1", f"--workdir={tmp_path}"]
+  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+  processes = [subprocess.Popen(command, cwd=ROOT, env=env, text=True,
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT) for _ in range(2)]
+  try:
+    outputs = [p.communicate(timeout=120)[0] for p in processes]
+  finally:  # Without the lock, one of them could hang on the other's files.
+    for p in processes:
+      p.kill()
+  assert [p.returncode for p in processes] == [0, 0], outputs
+  assert sum("training 1 original(s)" in out for out in outputs) == 1
+  digests = {line.split("sha256=")[1] for out in outputs
+             for line in out.splitlines() if "sha256=" in line}
+  assert len(digests) == 1
