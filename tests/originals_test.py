@@ -159,7 +159,7 @@ def test_time_limit_within_a_segment_trains_what_fits(monkeypatch, tmp_path):
 def test_processes_sharing_a_workdir_train_each_original_once(tmp_path):
   # Two runs of other splits of one task, started together into one
   # workdir: one trains the original, the other waits for it and loads it.
-  # Without the lock both trained it and one crashed on the other's
+  # Without the lock both trained it, and one crashed or hung on the other's
   # checkpoint files.
   command = [sys.executable, "-m", "benchmark.train",
              "--task=digits/mlp:num_updates=100", "--seeds=1", f"--workdir={tmp_path}"]
@@ -169,7 +169,7 @@ def test_processes_sharing_a_workdir_train_each_original_once(tmp_path):
                                 stderr=subprocess.STDOUT) for _ in range(2)]
   try:
     outputs = [p.communicate(timeout=120)[0] for p in processes]
-  finally:  # Without the lock, one of them could hang on the other's files.
+  finally:  # A hung process must not outlive the test.
     for p in processes:
       p.kill()
   assert [p.returncode for p in processes] == [0, 0], outputs
