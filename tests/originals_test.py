@@ -157,12 +157,13 @@ def test_time_limit_within_a_segment_trains_what_fits(monkeypatch, tmp_path):
 
 
 def test_processes_sharing_a_workdir_train_each_original_once(tmp_path):
-  # Two runs of other splits of one task, started together into one
-  # workdir: one trains the original, the other waits for it and loads it.
-  # Without the lock both trained it, and one crashed or hung on the other's
-  # checkpoint files.
+  # Two processes that need the same missing original (say, sweeps of two
+  # splits), started together on one workdir: one trains it, the other
+  # waits for it and loads it. Without the lock both trained it, and one
+  # crashed or hung on the other's checkpoint files.
   command = [sys.executable, "-m", "benchmark.train",
-             "--task=digits/mlp:num_updates=100", "--seeds=1", f"--workdir={tmp_path}"]
+             "--task=digits/mlp:num_updates=100", "--seeds=1",
+             f"--workdir={tmp_path}"]
   env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
   processes = [subprocess.Popen(command, cwd=ROOT, env=env, text=True,
                                 stdout=subprocess.PIPE,
