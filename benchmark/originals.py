@@ -356,16 +356,24 @@ def _training_lock(workdir: str, task_name: str):
   """Held while a process trains a task's originals in `workdir`, so that
   processes running other splits of the same task into the same workdir
   wait for those originals and load them, instead of training the same
-  checkpoints at once (they would collide on its files). An advisory
-  `flock`, released by the kernel if its holder dies."""
+  checkpoints at once (they would collide on its files).
+
+  An advisory `flock` on the task's originals folder itself (no lock file
+  among the seed folders), released by the kernel if its holder dies. Not
+  taken by the processes of one distributed run: they train the originals
+  together, so none of them may wait for another.
+  """
+  if jax.process_count() > 1:
+    yield
+    return
   directory = os.path.join(workdir, "originals", task_slug(task_name))
   os.makedirs(directory, exist_ok=True)
-  with open(os.path.join(directory, ".training.lock"), "a") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-      yield
-    finally:
-      fcntl.flock(lock, fcntl.LOCK_UN)
+  descriptor = os.open(directory, os.O_RDONLY)
+  try:
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(descriptor)  # Releases the lock.
 
 
 def ensure_originals(task: spec.Task, workdir: str, num: int,
