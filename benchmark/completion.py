@@ -219,7 +219,15 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
 
     def segment(state, length):
       state = train_with(learner, state, length, data)
-      performance = evaluate(state.learner)
+      # A stopped run's curve reads NaN from here on, so it is not evaluated
+      # again: runs in turn (`lax.map`, the envpool tasks) skip the
+      # evaluation's episodes; under vmap the cond becomes a select and
+      # every member of the batch is evaluated as before.
+      skipped = jax.eval_shape(evaluate, state.learner)
+      performance = jax.lax.cond(
+          state.active, evaluate,
+          lambda _: jnp.full(skipped.shape, jnp.nan, skipped.dtype),
+          state.learner)
       diverging = state.active & ~jnp.isfinite(performance)
       reached = (state.active & ~diverging
                  & (performance >= stop_performance))

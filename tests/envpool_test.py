@@ -221,6 +221,31 @@ def test_a_withheld_value_head_scores_the_originals_score_on_fresh_pools():
   assert p_star < 0  # Points were played.
 
 
+def test_a_stopped_run_plays_no_more_evaluations(monkeypatch):
+  # On a pool the evaluations are much of a completion's time (Doom: a new
+  # pool of 64 engines and up to 525 steps each), and a run that has
+  # reached its stop records NaN from then on: runs in turn skip them.
+  starts = []
+  first_observation = envpool_envs.FreshPool._first_observation
+  monkeypatch.setattr(
+      envpool_envs.FreshPool, "_first_observation",
+      lambda pool, handle: starts.append(1) or first_observation(pool,
+                                                                 handle))
+  task = pong_evaluated_on("fresh")
+  original = task.init(jax.random.key(0))
+  [(_, withheld)] = splitter.resolve_schemes(original, ["stage.value_head"],
+                                             task.name)
+  run = jax.jit(completion.make_completion(task, (0, 1, 2, 3)))
+  t1 = procedures.settings("T1", task.recipe)
+  for stop, evaluations in [(jnp.inf, 4), (-jnp.inf, 1)]:
+    starts.clear()
+    curve, _ = run(jax.random.key(3), original, withheld, t1, stop,
+                   task.data)
+    jax.block_until_ready(curve)
+    assert len(starts) == evaluations
+    assert np.isnan(curve.performance).sum() == 4 - evaluations
+
+
 def test_the_reward_on_termination_pays_early_ends_only():
   def step(handle, actions):
     return handle, (actions, jnp.array([0.5, 0.5, 0.0, 0.0]),
