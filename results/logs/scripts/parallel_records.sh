@@ -30,7 +30,8 @@ if [ -n "$missing" ]; then
 fi
 fraction=$(python3 -c "print(round(0.9 / ${#pairs[@]}, 3))")
 mkdir -p workdir/records
-pids=() logs=()
+source "$(dirname "$0")/wait_all.sh"
+pids=() labels=() logs=()
 for pair in "${pairs[@]}"; do
   split=${pair%%:*} procedure=${pair#*:}
   log=workdir/records/${split}__${procedure}.log
@@ -38,13 +39,6 @@ for pair in "${pairs[@]}"; do
     --task="$task" --num_originals="$originals" --seeds="$seeds" \
     --splits="$split" --procedures="$procedure" \
     --budget_fraction="$budget" --workdir="$results" > "$log" 2>&1 &
-  pids+=($!) logs+=("$log")
+  pids+=($!) labels+=("$log") logs+=("$log")
 done
-status=0
-for k in "${!pids[@]}"; do
-  wait "${pids[$k]}"
-  code=$?
-  echo "${logs[$k]}: exit $code; $(tail -n 1 "${logs[$k]}")"
-  [ "$code" = 0 ] || status=1
-done
-exit "$status"
+wait_all

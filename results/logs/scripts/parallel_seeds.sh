@@ -8,29 +8,23 @@
 set -uo pipefail
 task=$1 n=$2 limit=$3 results=${4:-results}
 fraction=$(python3 -c "print(round(0.9 / $n, 3))")
-pids=()
+source "$(dirname "$0")/wait_all.sh"
+pids=() labels=() logs=()
 for ((k = 0; k < n; k++)); do
   mkdir -p "workdir/parallel/seed-$k"
   XLA_PYTHON_CLIENT_MEM_FRACTION=$fraction python3 -m benchmark.train \
     --task="$task" --seeds=1 --first_seed="$k" \
     --workdir="workdir/parallel/seed-$k" --resumable --time_limit_s="$limit" \
     > "workdir/parallel/seed-$k/train.log" 2>&1 &
-  pids+=($!)
+  pids+=($!) labels+=("seed $k") logs+=("workdir/parallel/seed-$k/train.log")
 done
-status=0
+wait_all
+status=$?
 for ((k = 0; k < n; k++)); do
-  wait "${pids[$k]}"
-  code=$?
-  echo "seed $k: exit $code; $(tail -n 1 "workdir/parallel/seed-$k/train.log")"
-  if [ "$code" = 0 ]; then
-    for trained in workdir/parallel/seed-"$k"/originals/*/seed-"$k"; do
-      target=$results/originals/$(basename "$(dirname "$trained")")
-      mkdir -p "$target" && rm -rf "$target/seed-$k" && cp -r "$trained" "$target/"
-    done
-  elif [ "$code" = 75 ]; then
-    [ "$status" = 0 ] && status=75
-  else
-    status=1
-  fi
+  [ "${codes[$k]}" = 0 ] || continue
+  for trained in workdir/parallel/seed-"$k"/originals/*/seed-"$k"; do
+    target=$results/originals/$(basename "$(dirname "$trained")")
+    mkdir -p "$target" && rm -rf "$target/seed-$k" && cp -r "$trained" "$target/"
+  done
 done
 exit "$status"

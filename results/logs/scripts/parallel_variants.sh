@@ -10,24 +10,14 @@ set -uo pipefail
 task=$1 limit=$2
 shift 2
 fraction=$(python3 -c "print(round(0.9 / $#, 3))")
-pids=() dirs=()
+source "$(dirname "$0")/wait_all.sh"
+pids=() labels=() logs=()
 for overrides in "$@"; do
   dir=workdir/variants/$(echo "$overrides" | tr ',=' '_-')
   mkdir -p "$dir"
   XLA_PYTHON_CLIENT_MEM_FRACTION=$fraction python3 -m benchmark.train \
     --task="$task:$overrides" --seeds=1 --workdir="$dir" --resumable \
     --time_limit_s="$limit" >> "$dir/train.log" 2>&1 &
-  pids+=($!) dirs+=("$dir")
+  pids+=($!) labels+=("$dir") logs+=("$dir/train.log")
 done
-status=0
-for k in "${!pids[@]}"; do
-  wait "${pids[$k]}"
-  code=$?
-  echo "${dirs[$k]}: exit $code; $(tail -n 1 "${dirs[$k]}/train.log")"
-  if [ "$code" = 75 ]; then
-    [ "$status" = 0 ] && status=75
-  elif [ "$code" != 0 ]; then
-    status=1
-  fi
-done
-exit "$status"
+wait_all
