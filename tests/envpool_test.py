@@ -259,7 +259,14 @@ def test_the_reward_on_termination_pays_early_ends_only():
   np.testing.assert_array_equal(terminated, [True, False, True, False])
   np.testing.assert_array_equal(truncated, [False, False, True, True])
   config = registry.get_config("doom-mywayhome/impala")[2]
-  assert config.reward_on_termination == 1.0 and config.eval_pool == "fresh"
+  assert config.reward_on_termination == 1.0
+
+
+@pytest.mark.parametrize("name", ["atari-pong/impala", "atari-breakout/impala",
+                                  "doom-mywayhome/impala"])
+def test_envpool_recipes_evaluate_on_fresh_pools(name):
+  # The calibration above holds only on fresh pools.
+  assert registry.get_config(name)[2].eval_pool == "fresh"
 
 
 def test_vizdoom_scenario_settings_go_through_a_copy_of_its_file():

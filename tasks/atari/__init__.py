@@ -6,7 +6,10 @@ no-ops at reset, frame skip 4 with max-pooling of the last two frames,
 84x84 grayscale, 4 stacked frames, minimal action set, no sticky actions,
 27,000 agent steps (108,000 frames) per episode at most. Training episodes
 end at a lost life and rewards are clipped to their sign (DQN's
-conventions); evaluation plays whole games with raw scores.
+conventions); evaluation plays whole games with raw scores, the first game
+of each environment of a new pool every time (`eval_pool="fresh"`, since
+2026-12-02: on one continuing pool the same policy scored up to 6.4 points
+apart, which broke the value-head calibration at alpha 0.99).
 
 Recipe (cleanba's IMPALA settings): 64 environments x 20-step unrolls, 4
 minibatches of 16 environments, Adam 6e-4 annealed linearly, global-norm
@@ -30,6 +33,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   recipes.check_switches("atari-*/impala", switches)
   config = envpool_envs.impala_config(
       total_frames=5_000_000,
+      eval_pool="fresh",
       train_env={"episodic_life": True, "reward_clip": True},
       eval_env={"episodic_life": False, "reward_clip": False})
   if "smoke" in switches:
