@@ -366,8 +366,9 @@ def build(group: Sequence[dict[str, Any]], alpha: float, note: str = "") -> str:
          f"Variant `{first['adversary']['variant']}`, originals "
          f"`{first['originals_sha256'][:12]}`, alpha = {alpha:g}: "
          f"{len(rows)} splits from {len(group)} records "
-         f"({', '.join(procedures)}, {len(first['seeds'])} seeds). Generated "
-         "from records by `python -m benchmark.analysis`; do not edit.", ""]
+         f"({', '.join(procedures)}, {records_lib.seeds_in_words(first)}). "
+         "Generated from records by `python -m benchmark.analysis`; do not "
+         "edit.", ""]
   if note:
     out += [note, ""]
   censored = sum(r.censored for r in rows)

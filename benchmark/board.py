@@ -193,8 +193,8 @@ def task_entry(group: Sequence[dict[str, Any]], alphas: Sequence[float],
   p_stars = ", ".join(f"{o['p_star']:.4g}" for o in first["originals"])
   summary = (f"{len(first['originals'])} original(s) (P* = {p_stars}; P0 = "
              f"{first['p0']:.4g}); budget {first['budget']['cost']:,} "
-             f"{first['budget']['cost_unit']}; {len(first['seeds'])} seeds "
-             "per cell")
+             f"{first['budget']['cost_unit']}; "
+             f"{records_lib.seeds_in_words(first)} per cell")
   if "warm_start" in first["adversary"]:
     summary += ". " + trajectory_access_line(group).rstrip(".")
   return {"id": entry_id(first["task"], first["adversary"]["variant"]),

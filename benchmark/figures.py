@@ -92,7 +92,7 @@ def hardness_curves(records: Sequence[dict[str, Any]], output: str,
   axes[0][0].set_ylabel("MC-hardness (IQM, 95% CI)")
   first = records[0]
   figure.suptitle(f"{first['task']} ({first['adversary']['variant']}), "
-                  f"{len(first['seeds'])} seeds; hollow: censored")
+                  f"{records_lib.seeds_in_words(first)}; hollow: censored")
   axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5),
                      fontsize="small")
   return _save(figure, output)

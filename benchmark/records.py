@@ -93,6 +93,12 @@ SCHEMA = {
 }
 
 
+def seeds_in_words(record: dict[str, Any]) -> str:
+  """"1 seed" or "N seeds": how many completion seeds `record` holds."""
+  count = len(record["seeds"])
+  return f"{count} seed" + ("" if count == 1 else "s")
+
+
 def content_hash(record: dict[str, Any]) -> str:
   body = {k: v for k, v in record.items()
           if k not in ("content_sha256", "provenance")}

@@ -36,6 +36,10 @@ def test_one_valid_record_per_split_and_procedure(sweep_result):
   assert record["provenance"]["jax"]
   assert record["reference"]["t0"][0] <= record["reference"]["t0"][1]
   assert {o["seed"] for o in record["originals"]} == {0, 1, 2}
+  # Boards and figures say how many seeds a cell has, in words.
+  assert records.seeds_in_words(record) == "2 seeds"
+  assert records.seeds_in_words({**record, "seeds": record["seeds"][:1]}) == (
+      "1 seed")
 
 
 def test_edited_record_is_detected(sweep_result, tmp_path):
