@@ -6,7 +6,7 @@
 # afterwards with `python -m benchmark.leaderboard`.
 #   bash results/logs/scripts/parallel_records.sh TASK BUDGET_FRACTION \
 #     NUM_ORIGINALS SEEDS SPLIT:PROCEDURE... [-- RESULTS]
-# Logs go to workdir/records/<split>__<procedure>.log. The originals must
+# Logs go to workdir/records/<task>__<split>__<procedure>.log. The originals must
 # exist (benchmark.train, parallel_seeds.sh): a missing one would be trained
 # by one process alone while the others wait for it (the training lock in
 # benchmark/originals.py), wasting a call's time.
@@ -31,11 +31,12 @@ if [ -n "$missing" ]; then
 fi
 fraction=$(python3 -c "print(round(0.9 / ${#pairs[@]}, 3))")
 mkdir -p workdir/records
+task_name=$(printf '%s' "$task" | tr '/:=,' '----')
 source "$(dirname "$0")/wait_all.sh"
 pids=() labels=() logs=()
 for pair in "${pairs[@]}"; do
   split=${pair%%:*} procedure=${pair#*:}
-  log=workdir/records/${split}__${procedure}.log
+  log=workdir/records/${task_name}__${split}__${procedure}.log
   XLA_PYTHON_CLIENT_MEM_FRACTION=$fraction python3 -m benchmark.run \
     --task="$task" --num_originals="$originals" --seeds="$seeds" \
     --splits="$split" --procedures="$procedure" \
