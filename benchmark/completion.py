@@ -16,7 +16,9 @@ Training from scratch is the special case "withhold everything under T2"
 (`train_from_scratch`), so originals and completions share every line of the
 training code. `make_batched_completion` maps `run` over seeds (vmapped, or
 in chunks one after another) and spreads them over the devices of a mesh,
-of one process or several (`shard_runs`). `make_stages` cuts a run at its
+of one process or several (`shard_runs`); `make_refilling_runs` keeps
+early stopping's saving in such a program by handing a stopped run's slot
+to the next waiting run. `make_stages` cuts a run at its
 evaluation points, for originals trained across processes
 (`benchmark.originals`, resumable training).
 """
@@ -141,6 +143,9 @@ class Stages(NamedTuple):
     variables: `(state, withheld, procedure) -> variables`.
     reattach: `(state, withheld, procedure) -> state`, for a state restored
       in another process (`spec.Learner.reattach`).
+    evaluate: `(state, key, withheld, procedure, data) -> performance`, the
+      evaluation `advance` makes at the end of a segment (for engines that
+      schedule evaluations themselves, `make_refilling_runs`).
   """
 
   start: Callable
@@ -148,6 +153,21 @@ class Stages(NamedTuple):
   train: Callable
   variables: Callable
   reattach: Callable
+  evaluate: Callable
+
+
+def after_evaluation(state: RunState, performance: jax.Array,
+                     stop_performance: jax.Array
+                     ) -> tuple[RunState, jax.Array]:
+  """`(state, recorded)` once an active run has been evaluated at the end of
+  a segment: a non-finite performance marks it diverged, reaching
+  `stop_performance` stops it, and `recorded` (what its curve reads there)
+  is NaN unless it was active and finite."""
+  diverging = state.active & ~jnp.isfinite(performance)
+  reached = state.active & ~diverging & (performance >= stop_performance)
+  recorded = jnp.where(state.active & ~diverging, performance, jnp.nan)
+  return RunState(state.learner, state.active & ~diverging & ~reached,
+                  state.diverged | diverging), recorded
 
 
 def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
@@ -228,14 +248,12 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
           state.active, evaluate,
           lambda _: jnp.full(skipped.shape, jnp.nan, skipped.dtype),
           state.learner)
-      diverging = state.active & ~jnp.isfinite(performance)
-      reached = (state.active & ~diverging
-                 & (performance >= stop_performance))
-      recorded = jnp.where(state.active & ~diverging, performance, jnp.nan)
-      return RunState(state.learner, state.active & ~diverging & ~reached,
-                      state.diverged | diverging), recorded
+      return after_evaluation(state, performance, stop_performance)
 
     return jax.lax.scan(segment, state, segment_lengths)
+
+  def evaluate(state, key, withheld, procedure, data):
+    return parts(key, withheld, procedure, data)[1](state.learner)
 
   def variables(state, withheld, procedure):
     return procedure_learner(task, withheld, procedure).variables(
@@ -247,7 +265,7 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
       return state
     return state._replace(learner=learner.reattach(state.learner))
 
-  return Stages(start, advance, train, variables, reattach)
+  return Stages(start, advance, train, variables, reattach, evaluate)
 
 
 def make_completion(task: spec.Task,
@@ -313,6 +331,180 @@ def over_runs(vmap_size: int | None) -> Callable:
   if vmap_size == 1:
     return jax.lax.map
   return lambda one, args: jax.lax.map(one, args, batch_size=vmap_size)
+
+
+def on_some(fn: Callable, due: jax.Array, width: int, base: Any,
+            *slot_args: Any) -> Any:
+  """`fn` vmapped over the slots where `due`, `width` slots at a time.
+
+  `slot_args` and `base` have a leading slot axis; the result is `base` with
+  `fn(*args_of_slot)` put in every due slot. Slots are gathered into groups
+  of `width` (the last padded and its padding dropped), so a few due slots
+  cost `width` calls of `fn`, not one per slot.
+  """
+  num_slots = len(due)
+
+  def round_(carry):
+    due, out = carry
+    index = jnp.nonzero(due, size=width, fill_value=num_slots)[0]
+    gathered = jax.tree.map(lambda x: x[jnp.minimum(index, num_slots - 1)],
+                            slot_args)
+    values = jax.vmap(fn)(*gathered)
+    out = jax.tree.map(lambda o, v: o.at[index].set(v, mode="drop"), out,
+                       values)
+    return due.at[index].set(False, mode="drop"), out
+
+  return jax.lax.while_loop(lambda carry: jnp.any(carry[0]), round_,
+                            (due, base))[1]
+
+
+def make_refilling_runs(task: spec.Task,
+                        eval_updates: tuple[int, ...] | None = None,
+                        slots: int | None = None,
+                        trajectory_episodes: int = 0,
+                        group_width: int | None = None) -> Callable:
+  """Runs over a leading run axis in `slots` vmapped slots, each slot taking
+  the next waiting run as soon as its run stops: early stopping keeps its
+  saving in a batched program.
+
+  A vmapped program otherwise trains until its last run stops, so a run
+  that reaches its target early keeps its slot idle. Here the program is an
+  event loop: every active slot trains until the nearest evaluation point
+  of any slot (one vmapped loop, the same number of updates for all), the
+  slots at their point are evaluated, stopped or finished runs leave, and
+  waiting runs start in the free slots. Evaluations and starts are made for
+  the slots that need them only, `group_width` at a time (`on_some`), since
+  runs that started at different times reach their points at different
+  updates. Each run makes exactly the updates and evaluations of
+  `make_completion` with its own keys, so its curve is the same up to the
+  rounding differences of batching.
+
+  Args:
+    task: a task whose runs can be vmapped (`task.shardable`).
+    eval_updates: evaluation points (default: the recipe's full schedule).
+    slots: runs trained at once (None: all, which leaves nothing to refill).
+    trajectory_episodes: see `make_completion`.
+    group_width: slots evaluated or started together (None: an eighth of
+      the slots, at least 1).
+
+  Returns:
+    `runs(keys, originals, withheld, procedure, stop_performances, data)
+    -> Curve`, like `make_batched_completion`'s, not jitted.
+
+  Raises:
+    spec.InputError: a task whose runs cannot be vmapped, or a slot count
+      or group width below 1.
+  """
+  if not task.shardable:
+    raise spec.InputError(
+        f"{task.name}: refilling slots needs runs that can be vmapped; its "
+        "environments live on the host (run its runs in turn)")
+  for name, value in (("slots", slots), ("group width", group_width)):
+    if value is not None and value < 1:
+      raise spec.InputError(f"{name} must be at least 1, got {value}")
+  stages = make_stages(task, trajectory_episodes)
+  lengths = np.diff(task.recipe.eval_updates if eval_updates is None
+                    else eval_updates).astype(np.int32)
+  num_segments = len(lengths)
+  # One entry past the last segment, read by runs that just finished.
+  segment_length = jnp.asarray(np.append(lengths, 0), jnp.int32)
+
+  def runs(keys, originals, withheld, procedure, stop_performances, data):
+    num_runs = len(keys)
+    num_slots = num_runs if slots is None else min(slots, num_runs)
+    width = min(num_slots, group_width or max(1, num_slots // 8))
+
+    def start_run(run):
+      return stages.start(keys[run], jax.tree.map(lambda x: x[run], originals),
+                          jax.tree.map(lambda x: x[run], withheld),
+                          jax.tree.map(lambda x: x[run], procedure),
+                          stop_performances[run], data)
+
+    def of_run(run):
+      return (keys[run], jax.tree.map(lambda x: x[run], withheld),
+              jax.tree.map(lambda x: x[run], procedure))
+
+    def train_slot(state, run, num_updates):
+      key, mask, settings = of_run(run)
+      return stages.train(state, num_updates, key, mask, settings, data)
+
+    def evaluate_slot(state, run):
+      key, mask, settings = of_run(run)
+      return stages.evaluate(state, key, mask, settings, data)
+
+    def in_schedule(state, segment):
+      return state._replace(active=state.active & (segment < num_segments))
+
+    slot_run = jnp.arange(num_slots, dtype=jnp.int32)
+    state, first, warm = jax.vmap(start_run)(slot_run)
+    segment = jnp.zeros(num_slots, jnp.int32)
+    state = in_schedule(state, segment)
+    performance = jnp.full((num_runs, num_segments + 1), jnp.nan,
+                           first.dtype).at[:num_slots, 0].set(first)
+    warm_start_cost = jnp.zeros(num_runs, warm.dtype).at[:num_slots].set(warm)
+    diverged = jnp.zeros(num_runs, bool)
+    left = jnp.full(num_slots, segment_length[0])
+
+    def pending(carry):
+      state, _, _, _, next_run, *_ = carry
+      return jnp.any(state.active) | (next_run < num_runs)
+
+    def event(carry):
+      (state, slot_run, segment, left, next_run, performance, diverged,
+       warm_start_cost) = carry
+      # Train every active slot to the nearest evaluation point.
+      was_active = state.active
+      steps = jnp.min(jnp.where(was_active, left, jnp.iinfo(jnp.int32).max))
+      steps = jnp.where(jnp.any(was_active), steps, 0)
+      state = jax.vmap(train_slot, in_axes=(0, 0, None))(state, slot_run,
+                                                        steps)
+      left = jnp.where(was_active, left - steps, left)
+      # Evaluate the slots at their point (a run that diverged on the way
+      # reads NaN there, as in `make_completion`).
+      due = state.active & (left == 0)
+      scores = on_some(evaluate_slot, due, width,
+                       jnp.full(num_slots, jnp.nan, performance.dtype),
+                       state, slot_run)
+      evaluated, recorded = jax.vmap(after_evaluation)(
+          state, scores, stop_performances[slot_run])
+      state = jax.tree.map(
+          lambda new, old: jnp.where(
+              due.reshape(due.shape + (1,) * (new.ndim - 1)), new, old),
+          evaluated, state)
+      performance = performance.at[jnp.where(due, slot_run, num_runs),
+                                   segment + 1].set(recorded, mode="drop")
+      segment = segment + due
+      state = in_schedule(state, segment)
+      left = jnp.where(due, segment_length[segment], left)
+      diverged = diverged.at[slot_run].set(state.diverged)
+      # Waiting runs take the free slots, in order.
+      free = ~state.active
+      candidate = next_run + jnp.cumsum(free, dtype=jnp.int32) - 1
+      refill = free & (candidate < num_runs)
+      slot_run = jnp.where(refill, candidate, slot_run)
+      next_run = next_run + jnp.sum(refill, dtype=jnp.int32)
+      state, first, warm = on_some(
+          start_run, refill, width,
+          (state, jnp.full(num_slots, jnp.nan, performance.dtype),
+           jnp.zeros(num_slots, warm_start_cost.dtype)), slot_run)
+      started = jnp.where(refill, slot_run, num_runs)
+      performance = performance.at[started, 0].set(first, mode="drop")
+      warm_start_cost = warm_start_cost.at[started].set(warm, mode="drop")
+      segment = jnp.where(refill, 0, segment)
+      state = in_schedule(state, segment)
+      left = jnp.where(refill, segment_length[0], left)
+      return (state, slot_run, segment, left, next_run, performance,
+              diverged, warm_start_cost)
+
+    carry = jax.lax.while_loop(
+        pending, event,
+        (state, slot_run, segment, left, jnp.int32(num_slots), performance,
+         diverged, warm_start_cost))
+    state, slot_run, _, _, _, performance, diverged, warm_start_cost = carry
+    diverged = diverged.at[slot_run].set(state.diverged)
+    return Curve(performance, diverged, warm_start_cost)
+
+  return runs
 
 
 def resolve_vmap_size(task: spec.Task, vmap_size: int | None) -> int | None:
@@ -472,7 +664,8 @@ def make_batched_completion(task: spec.Task,
                             trajectory_episodes: int = 0,
                             mesh: jax.sharding.Mesh | None = None,
                             memory_limit_bytes: int | None = None,
-                            log: Callable[[str], None] = lambda _: None):
+                            log: Callable[[str], None] = lambda _: None,
+                            refill: bool = False):
   """`run` over a leading run axis, jitted: one compiled program per shape.
 
   Masks and procedures are data with a leading run axis like the keys, so
@@ -493,6 +686,9 @@ def make_batched_completion(task: spec.Task,
       (`fit_vmap_size`, once per argument shape), so a sweep too large for
       the device runs in chunks instead of running out of memory.
     log: where the chosen vmap size is reported.
+    refill: train `vmap_size` runs at a time in slots that a stopped run
+      leaves to the next waiting one (`make_refilling_runs`) instead of
+      chunks that each run until their last run stops.
 
   Returns:
     `runs(keys, originals, withheld, procedure, stop_performances, data)
@@ -501,8 +697,13 @@ def make_batched_completion(task: spec.Task,
   """
   run = make_completion(task, eval_updates, trajectory_episodes)
   sharded = mesh is not None and task.shardable
+  if refill:
+    make_refilling_runs(task, slots=vmap_size)  # Validates the settings.
 
   def runs_for(size):
+    if refill:
+      return make_refilling_runs(task, eval_updates, size,
+                                 trajectory_episodes)
     map_runs = over_runs(size)
 
     def runs(keys, originals, withheld, procedure, stop_performances, data):

@@ -54,6 +54,10 @@ flags.DEFINE_integer("jobs_per_program", 1,
                      "program, their seeds vmapped with them (masks are "
                      "data); more jobs fill a large accelerator.",
                      lower_bound=1)
+flags.DEFINE_bool("refill", False,
+                  "Train --vmap_size runs of a program at a time in slots "
+                  "that a stopped run hands to the next waiting one, so "
+                  "early stopping saves time in batched programs too.")
 flags.DEFINE_enum("matmul_precision", "default", sweep.MATMUL_PRECISIONS,
                   "Precision of float32 matrix products and convolutions in "
                   "completion runs (jax.default_matmul_precision); part of "
@@ -89,7 +93,7 @@ def main(argv):
       early_stop=FLAGS.early_stop, bootstrap_reps=FLAGS.bootstrap_reps,
       workdir=FLAGS.workdir, data_dir=FLAGS.data_dir,
       vmap_size=cli.vmap_size(), jobs_per_program=FLAGS.jobs_per_program,
-      trajectory_episodes=FLAGS.trajectory_episodes,
+      refill=FLAGS.refill, trajectory_episodes=FLAGS.trajectory_episodes,
       num_devices=FLAGS.num_devices,
       matmul_precision=FLAGS.matmul_precision,
       memory_limit_gib=FLAGS.memory_limit_gib)

@@ -50,6 +50,10 @@ class SweepSettings:
   # (split, procedure) jobs run in one compiled program (their masks and
   # procedures are data); their seeds are vmapped together too.
   jobs_per_program: int = 1
+  # Slots refilled from the waiting runs as runs stop, `vmap_size` of them
+  # (completion.make_refilling_runs), so early stopping saves time in a
+  # batched program too.
+  refill: bool = False
   # Trajectory access: episodes of the original agent the adversary gets.
   trajectory_episodes: int = 0
   # Devices the runs of a program are spread over; None: every device.
@@ -260,13 +264,18 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
                           "available for streamed tasks")
   vmap_size = completion.resolve_vmap_size(task, settings.vmap_size)
   completion.over_runs(vmap_size)  # Validates it.
+  if settings.refill:
+    if task.streamed:
+      raise spec.InputError(f"{task.name}: refilling slots is not available "
+                            "for streamed tasks")
+    completion.make_refilling_runs(task, slots=vmap_size)  # Validates it.
   mesh = completion.run_mesh(settings.num_devices)
   if settings.matmul_precision not in MATMUL_PRECISIONS:
     raise spec.InputError(
         f"unknown matmul precision {settings.matmul_precision!r}; known: "
         f"{', '.join(MATMUL_PRECISIONS)}")
   program_memory = memory_limit(settings)
-  if vmap_size == 1:
+  if vmap_size == 1 and not settings.refill:
     program_memory = None  # Runs in turn have nothing left to cut.
   adversary_task = task if settings.train_fraction == 1.0 else (
       registry.get_task(settings.task, data_dir=settings.data_dir,
@@ -312,7 +321,7 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
           completion.make_batched_completion(
               adversary_task, eval_updates, vmap_size,
               settings.trajectory_episodes, mesh,
-              program_memory, log))
+              program_memory, log, settings.refill))
 
   # Every process of a multi-process job computes every record; one writes.
   writer = jax.process_index() == 0

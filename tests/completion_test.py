@@ -152,6 +152,23 @@ def test_early_stop_freezes_the_run_and_masks_later_points(digits_task,
   assert not np.any(np.isnan(performance[:reached + 1]))
 
 
+def assert_runs_as_alone(task, budget, runs, keys, originals, masks,
+                         settings, stops):
+  """Runs `runs` on stacked runs and checks each curve (and divergence flag)
+  against the same run alone; returns the batched curves."""
+  batched = runs(keys, completion.stack_runs(originals),
+                 completion.stack_runs(masks), completion.stack_runs(settings),
+                 stops, task.data)
+  run = jax.jit(completion.make_completion(task, budget))
+  for i in range(len(keys)):
+    single, _ = run(keys[i], originals[i], masks[i], settings[i], stops[i],
+                    task.data)
+    np.testing.assert_allclose(batched.performance[i], single.performance,
+                               atol=1e-6)
+    assert bool(batched.diverged[i]) == bool(single.diverged)
+  return batched
+
+
 @pytest.mark.parametrize("vmap_size", [None, 1, 2])
 def test_batched_runs_equal_single_runs(digits_task, digits_originals,
                                         vmap_size):
@@ -165,17 +182,54 @@ def test_batched_runs_equal_single_runs(digits_task, digits_originals,
               for name in ("T1", "T2", "T3")]
   keys = jax.random.split(jax.random.key(5), 3)
   stops = jnp.asarray([0.8, jnp.inf, 0.9])  # Each run stops on its own.
-  batched = completion.make_batched_completion(digits_task, budget, vmap_size)(
-      keys, completion.stack_runs(originals), completion.stack_runs(masks),
-      completion.stack_runs(settings), stops, digits_task.data)
-  run = jax.jit(completion.make_completion(digits_task, budget))
-  for i in range(3):
-    single, _ = run(keys[i], originals[i], masks[i], settings[i], stops[i],
-                    digits_task.data)
-    np.testing.assert_allclose(batched.performance[i], single.performance,
-                               atol=1e-6)
+  batched = assert_runs_as_alone(
+      digits_task, budget,
+      completion.make_batched_completion(digits_task, budget, vmap_size),
+      keys, originals, masks, settings, stops)
   assert np.isnan(batched.performance[0][-1])  # Stopped early.
   assert not np.isnan(batched.performance[1]).any()
+
+
+@pytest.mark.parametrize("slots, group_width", [(2, 1), (3, 2), (6, None)])
+def test_refilling_slots_give_each_run_its_own_curve(digits_task,
+                                                     digits_originals, slots,
+                                                     group_width):
+  # Six runs that stop at different points (one never, one at its first
+  # evaluation, one diverges) in fewer slots than runs: freed slots take
+  # the waiting runs mid-program, and every curve equals the run alone.
+  budget = completion.budget_schedule(digits_task.recipe, 0.2)
+  originals = [digits_originals[i % 3].variables for i in range(6)]
+  patterns = ("params/hidden2/*", "params/**", "params/head/*",
+              "params/hidden1/*", "params/head/*", "**")
+  masks = [splitter.make_mask(originals[0], splitter.Scheme("s", (p,)))
+           for p in patterns]
+  settings = [procedures.settings(name, digits_task.recipe)
+              for name in ("T1", "T2", "T3", "T4", "T1", "T2")]
+  settings[5] = procedures.settings("T3", digits_task.recipe,
+                                    finetune_fraction=1e38)  # Diverges.
+  keys = jax.random.split(jax.random.key(7), 6)
+  stops = jnp.asarray([0.8, jnp.inf, 0.9, 0.85, 0.0, jnp.inf])
+  refilled = assert_runs_as_alone(
+      digits_task, budget,
+      jax.jit(completion.make_refilling_runs(digits_task, budget, slots,
+                                             group_width=group_width)),
+      keys, originals, masks, settings, stops)
+  performance = np.asarray(refilled.performance)
+  assert np.isnan(performance[0, -1])  # Stopped early.
+  assert not np.isnan(performance[1]).any()  # Ran the whole schedule.
+  assert np.isnan(performance[4, 1:]).all()  # Stopped at its first point.
+  assert bool(refilled.diverged[5]) and not refilled.diverged[:5].any()
+  np.testing.assert_array_equal(refilled.warm_start_cost, np.zeros(6))
+
+
+def test_refilling_refuses_bad_settings(digits_task):
+  with pytest.raises(spec.InputError, match="slots must be at least 1"):
+    completion.make_refilling_runs(digits_task, slots=0)
+  with pytest.raises(spec.InputError, match="group width must be at least 1"):
+    completion.make_refilling_runs(digits_task, slots=2, group_width=0)
+  host_task = dataclasses.replace(digits_task, shardable=False)
+  with pytest.raises(spec.InputError, match="vmapped"):
+    completion.make_refilling_runs(host_task, slots=2)
 
 
 def test_runs_too_large_for_memory_are_vmapped_in_chunks(digits_task,
