@@ -6,10 +6,10 @@
 # afterwards with `python -m benchmark.leaderboard`.
 #   bash results/logs/scripts/parallel_records.sh TASK BUDGET_FRACTION \
 #     NUM_ORIGINALS SEEDS SPLIT:PROCEDURE... [-- RESULTS]
-# Logs go to workdir/records/<task>__<split>__<procedure>.log. The originals must
-# exist (benchmark.train, parallel_seeds.sh): a missing one would be trained
-# by one process alone while the others wait for it (the training lock in
-# benchmark/originals.py), wasting a call's time.
+# Logs go to workdir/records/<task>__<split>__<procedure>.log. The
+# originals must exist (benchmark.train, parallel_seeds.sh): a missing one
+# would be trained by one process alone while the others wait for it (the
+# training lock in benchmark/originals.py), wasting a call's time.
 set -uo pipefail
 task=$1 budget=$2 originals=$3 seeds=$4
 shift 4
