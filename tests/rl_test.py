@@ -183,6 +183,32 @@ def test_minatar_games_run_on_the_device(family):
   assert np.all(np.isfinite(curves.performance))
 
 
+def test_refilled_slots_give_ppo_runs_their_own_curves():
+  # PPO's learner state holds its environments: four runs in two slots,
+  # stopping at different points, each equal to the run alone.
+  task = registry.get_task("cartpole/ppo:smoke")
+  original = task.init(jax.random.key(0))
+  masks = [splitter.make_mask(original, splitter.Scheme("s", (pattern,)))
+           for pattern in ("params/**", "**", "params/**", "**")]
+  settings = [procedures.settings(name, task.recipe)
+              for name in ("T1", "T2", "T3", "T4")]
+  keys = jax.random.split(jax.random.key(3), 4)
+  stops = jnp.asarray([20.0, jnp.inf, 0.0, 30.0])
+  refilled = jax.jit(completion.make_refilling_runs(task, slots=2))(
+      keys, completion.stack_runs([original] * 4),
+      completion.stack_runs(masks), completion.stack_runs(settings), stops,
+      task.data)
+  run = jax.jit(completion.make_completion(task))
+  for i in range(4):
+    single, _ = run(keys[i], original, masks[i], settings[i], stops[i],
+                    task.data)
+    np.testing.assert_allclose(refilled.performance[i], single.performance,
+                               atol=1e-5)
+  performance = np.asarray(refilled.performance)
+  assert np.isnan(performance[2, 1:]).all()  # Stopped at its first point.
+  assert not np.isnan(performance[1]).any()  # Ran the whole schedule.
+
+
 @pytest.mark.parametrize("name, kwargs, message", [
     ("minatar-breakout/ppo:env_name=Asterix-MinAtar", {}, "fixed by the task"),
     ("cartpole/ppo", {"train_fraction": 0.5}, "no data set to cut"),
