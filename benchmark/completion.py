@@ -414,15 +414,14 @@ def make_refilling_runs(task: spec.Task,
     num_slots = num_runs if slots is None else min(slots, num_runs)
     width = min(num_slots, group_width or max(1, num_slots // 8))
 
-    def start_run(run):
-      return stages.start(keys[run], jax.tree.map(lambda x: x[run], originals),
-                          jax.tree.map(lambda x: x[run], withheld),
-                          jax.tree.map(lambda x: x[run], procedure),
-                          stop_performances[run], data)
-
     def of_run(run):
       return (keys[run], jax.tree.map(lambda x: x[run], withheld),
               jax.tree.map(lambda x: x[run], procedure))
+
+    def start_run(run):
+      key, mask, settings = of_run(run)
+      return stages.start(key, jax.tree.map(lambda x: x[run], originals),
+                          mask, settings, stop_performances[run], data)
 
     def train_slot(state, run, num_updates):
       key, mask, settings = of_run(run)
@@ -465,12 +464,11 @@ def make_refilling_runs(task: spec.Task,
       scores = on_some(evaluate_slot, due, width,
                        jnp.full(num_slots, jnp.nan, performance.dtype),
                        state, slot_run)
-      evaluated, recorded = jax.vmap(after_evaluation)(
-          state, scores, stop_performances[slot_run])
-      state = jax.tree.map(
-          lambda new, old: jnp.where(
-              due.reshape(due.shape + (1,) * (new.ndim - 1)), new, old),
-          evaluated, state)
+      # Only the due slots count as evaluated; the others keep running.
+      evaluated, recorded = after_evaluation(
+          state._replace(active=due), scores, stop_performances[slot_run])
+      state = evaluated._replace(
+          active=jnp.where(due, evaluated.active, state.active))
       performance = performance.at[jnp.where(due, slot_run, num_runs),
                                    segment + 1].set(recorded, mode="drop")
       segment = segment + due
@@ -695,10 +693,11 @@ def make_batched_completion(task: spec.Task,
     -> Curve`, every argument but `data` and the output with a leading run
     axis (`stack_runs` repeats one mask or procedure for every run).
   """
-  run = make_completion(task, eval_updates, trajectory_episodes)
   sharded = mesh is not None and task.shardable
   if refill:
     make_refilling_runs(task, slots=vmap_size)  # Validates the settings.
+  else:
+    run = make_completion(task, eval_updates, trajectory_episodes)
 
   def runs_for(size):
     if refill:

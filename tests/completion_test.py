@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from conftest import assert_runs_as_alone
 
 from agents import supervised
 from benchmark import completion, procedures, splitter
@@ -150,23 +151,6 @@ def test_early_stop_freezes_the_run_and_masks_later_points(digits_task,
   assert 0 < reached < len(performance) - 1
   assert np.all(np.isnan(performance[reached + 1:]))
   assert not np.any(np.isnan(performance[:reached + 1]))
-
-
-def assert_runs_as_alone(task, budget, runs, keys, originals, masks,
-                         settings, stops):
-  """Runs `runs` on stacked runs and checks each curve (and divergence flag)
-  against the same run alone; returns the batched curves."""
-  batched = runs(keys, completion.stack_runs(originals),
-                 completion.stack_runs(masks), completion.stack_runs(settings),
-                 stops, task.data)
-  run = jax.jit(completion.make_completion(task, budget))
-  for i in range(len(keys)):
-    single, _ = run(keys[i], originals[i], masks[i], settings[i], stops[i],
-                    task.data)
-    np.testing.assert_allclose(batched.performance[i], single.performance,
-                               atol=1e-6)
-    assert bool(batched.diverged[i]) == bool(single.diverged)
-  return batched
 
 
 @pytest.mark.parametrize("vmap_size", [None, 1, 2])

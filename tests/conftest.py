@@ -1,4 +1,5 @@
-"""Shared fixtures: the digits task and its originals, trained once."""
+"""Shared fixtures (the digits task and its originals, trained once) and
+helpers."""
 
 import os
 import subprocess
@@ -11,6 +12,9 @@ import benchmark  # pylint: disable=unused-import
 # parts, which need tf_keras, when TensorFlow was imported before it. The
 # tfds tests import TensorFlow in the same workers, so rlax comes first.
 import rlax  # pylint: disable=unused-import
+
+import jax
+import numpy as np
 
 from benchmark import completion
 from benchmark import originals as originals_lib
@@ -83,3 +87,21 @@ def train_interrupted(monkeypatch, task, workdir, seeds, segments):
                                     log=lambda _: None)
   assert os.path.isfile(os.path.join(
       originals_lib.progress_dir(workdir, task.name), "progress.json"))
+
+
+def assert_runs_as_alone(task, budget, runs, keys, originals, masks,
+                         settings, stops, atol=1e-6):
+  """Runs `runs` (a batched completion engine) on stacked runs and checks
+  each curve (within `atol`) and divergence flag against the same run
+  alone; returns the batched curves."""
+  batched = runs(keys, completion.stack_runs(originals),
+                 completion.stack_runs(masks), completion.stack_runs(settings),
+                 stops, task.data)
+  run = jax.jit(completion.make_completion(task, budget))
+  for i in range(len(keys)):
+    single, _ = run(keys[i], originals[i], masks[i], settings[i], stops[i],
+                    task.data)
+    np.testing.assert_allclose(batched.performance[i], single.performance,
+                               atol=atol)
+    assert bool(batched.diverged[i]) == bool(single.diverged)
+  return batched

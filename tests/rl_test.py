@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import assert_runs_as_alone
 
 from benchmark import completion, procedures, records, splitter, storage
 from benchmark import sweep
@@ -194,16 +195,10 @@ def test_refilled_slots_give_ppo_runs_their_own_curves():
               for name in ("T1", "T2", "T3", "T4")]
   keys = jax.random.split(jax.random.key(3), 4)
   stops = jnp.asarray([20.0, jnp.inf, 0.0, 30.0])
-  refilled = jax.jit(completion.make_refilling_runs(task, slots=2))(
-      keys, completion.stack_runs([original] * 4),
-      completion.stack_runs(masks), completion.stack_runs(settings), stops,
-      task.data)
-  run = jax.jit(completion.make_completion(task))
-  for i in range(4):
-    single, _ = run(keys[i], original, masks[i], settings[i], stops[i],
-                    task.data)
-    np.testing.assert_allclose(refilled.performance[i], single.performance,
-                               atol=1e-5)
+  refilled = assert_runs_as_alone(
+      task, task.recipe.eval_updates,
+      jax.jit(completion.make_refilling_runs(task, slots=2)), keys,
+      [original] * 4, masks, settings, stops, atol=1e-5)
   performance = np.asarray(refilled.performance)
   assert np.isnan(performance[2, 1:]).all()  # Stopped at its first point.
   assert not np.isnan(performance[1]).any()  # Ran the whole schedule.
