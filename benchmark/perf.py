@@ -21,7 +21,10 @@ whole call's rate is reported beside it); each time is the best of
   job" limit for the same work: `--runs` times the batch (`batch_size`) of
   a supervised task, `--runs` times the environments (`num_envs`) of an RL
   one (a purejaxrl-style PPO trained alone at the sweep's total number of
-  environments);
+  environments); on a GPU it is compiled without deterministic ops
+  (`BIG_JOB_OPTIONS`), whatever `XLA_FLAGS` says, since it is the
+  hardware's limit and those ops cut a big batch's convolutions by up to
+  35x (BUILD_NOTES);
 - `sweep on N device(s)`, for each of `--device_counts`: the faster sweep
   spread over the first N devices (`completion.run_mesh`), with its scaling
   efficiency (throughput on N / (N/N0 x throughput on the first count N0)).
@@ -80,6 +83,10 @@ def peak_memory_bytes() -> int | None:
   return stats.get("peak_bytes_in_use")
 
 
+# XLA options of the big job on a GPU (module docstring): the same process
+# can time sweeps with deterministic ops and the limit without them.
+BIG_JOB_OPTIONS = {"gpu": {"xla_gpu_deterministic_ops": False}}
+
 # The config value a task's work per update scales with: the big job
 # multiplies it by the number of runs.
 SCALED_BY = ("batch_size", "num_envs")
@@ -108,13 +115,13 @@ class _Programs:
   `updates` updates and nothing else."""
 
   def __init__(self, task, seeds: int, vmap_size: int | None, updates: int,
-               mesh=None):
+               mesh=None, compiler_options: dict | None = None):
     self.task = task
     self.programs, self.compile_s, self.from_cache = [], 0.0, False
     for count in (updates, 2 * updates):
       before = compilation.compile_stats()
-      compiled, args, compile_s = timing.compile_runs(task, seeds, vmap_size,
-                                                      count, mesh)
+      compiled, args, compile_s = timing.compile_runs(
+          task, seeds, vmap_size, count, mesh, compiler_options)
       self.from_cache |= (compilation.compile_stats() - before).cache_hits > 0
       self.programs.append((compiled, args))
       self.compile_s += compile_s
@@ -174,7 +181,9 @@ def measure_task(name: str, runs: int, updates: int,
     big = registry.get_task(
         big_job_name(name, scaled[0], runs * task.config[scaled[0]]),
         data_dir=data_dir)
-    row("big job", 1, _Programs(big, 1, None, updates),
+    row("big job", 1, _Programs(
+        big, 1, None, updates,
+        compiler_options=BIG_JOB_OPTIONS.get(jax.default_backend())),
         big.recipe.batch_size)
   measured_sweeps = [label for label, _ in sweeps.values() if label in rows]
   best = max(measured_sweeps, key=lambda k: rows[k]["examples_per_s"],

@@ -13,12 +13,14 @@ from tasks.spec import InputError
 
 
 def compile_runs(task, seeds: int, vmap_size: int | None, updates: int,
-                 mesh: jax.sharding.Mesh | None = None):
+                 mesh: jax.sharding.Mesh | None = None,
+                 compiler_options: dict | None = None):
   """`(compiled, args, compile_s)`: the batched completion program of
   `seeds` runs of `updates` updates each (T2, everything withheld, no early
-  stop, evaluations at the two ends), compiled ahead of time; spread over
-  `mesh` if given, and then compiled by a first call (its compile time is
-  the backend's, from `compilation.compile_stats`)."""
+  stop, evaluations at the two ends), compiled ahead of time with XLA's
+  `compiler_options` (over the process's `XLA_FLAGS`); spread over `mesh`
+  if given, and then compiled by a first call (its compile time is the
+  backend's, from `compilation.compile_stats`)."""
   runs = completion.make_batched_completion(task, (0, updates), vmap_size,
                                             mesh=mesh)
   keys = jnp.stack([completion.derive_key("throughput", s)
@@ -30,11 +32,13 @@ def compile_runs(task, seeds: int, vmap_size: int | None, updates: int,
                                 * seeds),
           jnp.full((seeds,), jnp.inf), task.data)
   if not hasattr(runs, "lower"):  # Over several devices (`shard_runs`).
+    if compiler_options:
+      raise ValueError("compiler_options: one device only")
     before = compilation.compile_stats()
     jax.block_until_ready(runs(*args))
     return runs, args, (compilation.compile_stats() - before).compile_time_s
   started = time.perf_counter()
-  compiled = runs.lower(*args).compile()
+  compiled = runs.lower(*args).compile(compiler_options)
   return compiled, args, time.perf_counter() - started
 
 

@@ -17,6 +17,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from tasks import pallas_conv
+
 
 def _pads(padding, image_shape, kernel_shape, window_strides):
   """Explicit `((top, bottom), (left, right))` padding, hashable."""
@@ -94,49 +96,81 @@ def _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads):
   return partial.sum(0).reshape(kernel_shape)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
-def _conv_matmul_kernel_grad(lhs, rhs, window_strides, pads, precision):
+def _pallas_or_matmul_kernel_grad(lhs, grad, kernel_shape, window_strides,
+                                  pads):
+  """The Pallas kernel gradient where it applies (`pallas_conv.supported`:
+  stride 1, channels powers of 2 from 16), else the im2col one."""
+  if pallas_conv.supported(kernel_shape, window_strides):
+    return pallas_conv.kernel_grad(lhs, grad, kernel_shape, pads)
+  return _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _conv_own_kernel_grad(lhs, rhs, window_strides, pads, precision,
+                          kernel_grad):
+  del kernel_grad  # Backward pass only.
   return _xla_conv(lhs, rhs, window_strides, pads, precision)
 
 
-def _conv_matmul_kernel_grad_fwd(lhs, rhs, window_strides, pads, precision):
+def _conv_own_kernel_grad_fwd(lhs, rhs, window_strides, pads, precision,
+                              kernel_grad):
+  del kernel_grad
   return _xla_conv(lhs, rhs, window_strides, pads, precision), (lhs, rhs)
 
 
-def _conv_matmul_kernel_grad_bwd(window_strides, pads, precision, residuals,
-                                 grad):
+def _conv_own_kernel_grad_bwd(window_strides, pads, precision, kernel_grad,
+                              residuals, grad):
   lhs, rhs = residuals
   _, input_vjp = jax.vjp(
       lambda x: _xla_conv(x, rhs, window_strides, pads, precision), lhs)
   (lhs_grad,) = input_vjp(grad)
-  rhs_grad = _kernel_grad_as_matmul(lhs, grad, rhs.shape, window_strides,
-                                    pads)
+  rhs_grad = kernel_grad(lhs, grad, rhs.shape, window_strides, pads)
   return lhs_grad, rhs_grad.astype(rhs.dtype)
 
 
-_conv_matmul_kernel_grad.defvjp(_conv_matmul_kernel_grad_fwd,
-                                _conv_matmul_kernel_grad_bwd)
+_conv_own_kernel_grad.defvjp(_conv_own_kernel_grad_fwd,
+                             _conv_own_kernel_grad_bwd)
 
 
-def conv_matmul_kernel_grad(lhs, rhs, window_strides, padding,
-                            lhs_dilation=None, rhs_dilation=None,
-                            dimension_numbers=None, feature_group_count=1,
-                            precision=None):
-  """`lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is a
-  matrix product of im2col patches (split over groups of images); the
-  forward pass and the input gradient stay XLA's convolutions.
+def _conv_with_kernel_grad(kernel_grad, name):
+  """`lax.conv_general_dilated` (NHWC, HWIO) whose forward pass and input
+  gradient are XLA's convolutions and whose kernel gradient is
+  `kernel_grad(lhs, grad, kernel_shape, window_strides, pads)`."""
 
-  Why: vmapped over runs, XLA's forward and input-gradient convolutions
-  (grouped) run near the speed of one big batch on a GPU, but its kernel
-  gradient does not (BUILD_NOTES, "Where a vmapped convolution loses
-  time"). The patches exist only inside the backward pass.
-  """
-  del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
-  _check_plain(lhs_dilation, rhs_dilation, feature_group_count,
-               "conv_matmul_kernel_grad")
-  pads = _pads(padding, lhs.shape[1:3], rhs.shape[:2], window_strides)
-  return _conv_matmul_kernel_grad(lhs, rhs, tuple(window_strides), pads,
-                                  precision)
+  def conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
+           rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
+           precision=None):
+    del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
+    _check_plain(lhs_dilation, rhs_dilation, feature_group_count, name)
+    pads = _pads(padding, lhs.shape[1:3], rhs.shape[:2], window_strides)
+    return _conv_own_kernel_grad(lhs, rhs, tuple(window_strides), pads,
+                                 precision, kernel_grad)
+
+  conv.__name__ = name
+  return conv
+
+
+conv_matmul_kernel_grad = _conv_with_kernel_grad(_kernel_grad_as_matmul,
+                                                 "conv_matmul_kernel_grad")
+conv_matmul_kernel_grad.__doc__ = """\
+`lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is a matrix
+product of im2col patches (split over groups of images); the forward pass
+and the input gradient stay XLA's convolutions.
+
+Why: vmapped over runs, XLA's forward and input-gradient convolutions
+(grouped) run near the speed of one big batch on a GPU, but its kernel
+gradient does not (BUILD_NOTES, "Where a vmapped convolution loses time").
+The patches exist only inside the backward pass.
+"""
+
+conv_pallas_kernel_grad = _conv_with_kernel_grad(
+    _pallas_or_matmul_kernel_grad, "conv_pallas_kernel_grad")
+conv_pallas_kernel_grad.__doc__ = """\
+`lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is one Pallas
+kernel that reads the activations in place (`pallas_conv.kernel_grad`)
+where it applies, else the im2col matrix product; the forward pass and the
+input gradient stay XLA's convolutions (why: `conv_matmul_kernel_grad`).
+"""
 
 
 class ConvBN(nn.Module):

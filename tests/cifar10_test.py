@@ -133,6 +133,40 @@ def test_kernel_gradient_as_matrix_product(kernel, stride, padding):
     hybrid(images[0], weights[0], (1, 1), "SAME", feature_group_count=5)
 
 
+@pytest.mark.parametrize("kernel, stride, padding, channels", [
+    (3, 1, "SAME", (16, 32)), (1, 1, "SAME", (32, 16)),
+    (3, 1, "VALID", (16, 16)), (3, 1, ((1, 1), (2, 0)), (16, 16)),
+    (3, 2, "SAME", (16, 32)), (3, 1, "SAME", (5, 16))])
+def test_pallas_kernel_gradient(kernel, stride, padding, channels):
+  # Vmapped over runs, as in a sweep: XLA's gradients. Stride 1 with
+  # channels powers of 2 from 16 is the Pallas kernel (in its interpreter
+  # here); the rest falls back to the im2col matrix product.
+  cin, cout = channels
+  rng = np.random.default_rng(2)
+  images = jnp.asarray(rng.normal(size=(2, 3, 7, 7, cin)), jnp.float32)
+  weights = jnp.asarray(rng.normal(size=(2, kernel, kernel, cin, cout)),
+                        jnp.float32)
+
+  def loss(conv):
+    return lambda x, w: jnp.sum(jnp.sin(conv(
+        x, w, (stride, stride), padding, precision="highest")))
+
+  def xla(x, w, strides, padding, precision):
+    return jax.lax.conv_general_dilated(
+        x, w, strides, padding, precision=precision,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+  pallas = resnet_layers.conv_pallas_kernel_grad
+  expected = jax.vmap(jax.grad(loss(xla), (0, 1)))(images, weights)
+  with jax.default_matmul_precision("highest"):
+    got = jax.vmap(jax.grad(loss(pallas), (0, 1)))(images, weights)
+  np.testing.assert_allclose(got[0], expected[0], atol=1e-5)
+  np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-4)
+  jaxpr = str(jax.make_jaxpr(jax.vmap(jax.grad(loss(pallas), 1)))(
+      images, weights))
+  assert ("pallas_call" in jaxpr) == (stride == 1 and cin >= 16)
+
+
 def test_matmul_conv_switch_keeps_parameters_and_drops_convolutions():
   # Same parameter tree and outputs; vmapped over runs (a sweep), no
   # convolution is left, only (batched) matrix products.
@@ -154,8 +188,9 @@ def test_matmul_conv_switch_keeps_parameters_and_drops_convolutions():
       lambda v: im2col.apply(v, images)))(stacked))
   assert "conv_general_dilated" not in jaxpr and "dot_general" in jaxpr
   matmul.conv = "winograd"
-  with pytest.raises(InputError, match="conv must be matmul or "
-                     "matmul_kernel_grad, got 'winograd'"):
+  with pytest.raises(InputError, match="conv must be matmul, "
+                     "matmul_kernel_grad or pallas_kernel_grad, got "
+                     "'winograd'"):
     cifar10.make_network("resnet20", matmul)
 
 

@@ -55,7 +55,8 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
   0.4 at 25%), 10 epochs.
   """
   recipes.check_switches(f"cifar10/{model}", switches,
-                         known=("smoke", "matmul_conv", "matmul_kernel_grad"))
+                         known=("smoke", "matmul_conv", "matmul_kernel_grad",
+                                "pallas_kernel_grad"))
   config = ml_collections.ConfigDict()
   config.blocks_per_stage = {"resnet20": 3, "resnet56": 9}.get(model, 0)
   config.widths = (32, 64, 128, 256) if model == "fastnet" else (16, 32, 64)
@@ -96,6 +97,11 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
     # (resnet_layers.conv_matmul_kernel_grad): the part of a vmapped
     # convolution that GPUs run slowly.
     config.conv = "matmul_kernel_grad"
+  if "pallas_kernel_grad" in switches:
+    # The same, with the kernel gradients of stride-1 convolutions as one
+    # Pallas kernel that reads the activations in place
+    # (resnet_layers.conv_pallas_kernel_grad).
+    config.conv = "pallas_kernel_grad"
   return config
 
 
@@ -211,10 +217,12 @@ def make_network(model: str, config: ml_collections.ConfigDict):
                           f"bfloat16, got {config.dtype!r}")
   dtype = jnp.dtype(config.dtype)
   convolutions = {None: None, "matmul": resnet_layers.conv_as_matmul,
-                  "matmul_kernel_grad": resnet_layers.conv_matmul_kernel_grad}
+                  "matmul_kernel_grad": resnet_layers.conv_matmul_kernel_grad,
+                  "pallas_kernel_grad": resnet_layers.conv_pallas_kernel_grad}
   if config.get("conv") not in convolutions:
-    raise spec.InputError(f"cifar10/{model}: conv must be matmul or "
-                          f"matmul_kernel_grad, got {config.conv!r}")
+    raise spec.InputError(f"cifar10/{model}: conv must be matmul, "
+                          "matmul_kernel_grad or pallas_kernel_grad, got "
+                          f"{config.conv!r}")
   conv = convolutions[config.get("conv")]
   if model == "fastnet":
     return resnet.FastNet(tuple(config.widths), dtype=dtype, conv=conv)

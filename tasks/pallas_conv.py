@@ -1,0 +1,126 @@
+"""The kernel gradient of a stride-1 convolution as one Pallas kernel.
+
+Why: vmapped over runs whose kernels differ, XLA computes a convolution's
+kernel gradient as a grouped convolution, which GPUs run at 0.22 to 0.31 of
+one big batch's speed; it is most of what keeps a vmapped ResNet sweep from
+the hardware's limit (BUILD_NOTES, "Where a vmapped convolution loses
+time"). The im2col alternative (`resnet_layers._kernel_grad_as_matmul`)
+writes patches 9 times the activations' size. This kernel reads the
+activations in place instead:
+
+- the padded images are flattened to rows of `C` channels, one row per
+  pixel, row-major over the padded width `Wp`;
+- the output gradient is laid out on the same grid (`Wp` columns, zeros in
+  the columns past the output's width), so that kernel tap `(i, j)` pairs
+  output row `q` with input row `q + i * Wp + j`, for every pixel at once;
+- each tap's gradient is then a sum, over blocks of rows, of
+  `inputs[q + shift : ...]^T @ grad[q : ...]`: matrix products of
+  contiguous slices, on the tensor cores, accumulated in float32.
+
+The grid is (groups of whole images, taps); each program writes its
+group's partial sum of one tap, and the partial sums are added by XLA
+afterwards in a fixed order: no atomics, so it is deterministic. Vmapped
+over runs, `pallas_call` adds the run axis to the grid.
+
+The Triton lowering wants power-of-2 blocks, so the kernel takes channel
+counts that are powers of 2 from 16 (`supported`); other convolutions keep
+another kernel gradient. Off GPUs the kernel runs in Pallas' interpreter
+(tests, CPU runs).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from jax.experimental import pallas as pl
+
+# Row blocks tried, largest first; the one that pads the rows least is used.
+_BLOCK_ROWS = (128, 64, 32)
+# Image rows (pixels) per program, at least: enough work per program to
+# hide its start, few enough that a run's images still make many programs.
+_ROWS_PER_PROGRAM = 2048
+
+
+def _power_of_2(n: int) -> bool:
+  return n >= 16 and n & (n - 1) == 0
+
+
+def supported(kernel_shape, window_strides) -> bool:
+  """Whether `kernel_grad` takes an HWIO kernel of `kernel_shape` with
+  `window_strides`: stride 1, and channel counts that are powers of 2 from
+  16 (the Triton lowering's blocks)."""
+  _, _, cin, cout = kernel_shape
+  return (tuple(window_strides) == (1, 1) and _power_of_2(cin)
+          and _power_of_2(cout))
+
+
+def _block_rows(rows: int) -> int:
+  """The row block that pads `rows` least (ties: the larger block)."""
+  return min(_BLOCK_ROWS, key=lambda block: -(-rows // block) * block)
+
+
+def _kernel(x_ref, g_ref, out_ref, *, images, blocks, block, width, kw):
+  """One tap's gradient over one group of images: `x_ref` `[images, rows
+  + max shift, C]`, `g_ref` `[images, blocks x block, C']`, `out_ref`
+  `[C, C']`."""
+  tap = pl.program_id(1)
+  shift = (tap // kw) * width + tap % kw
+
+  def add_block(index, acc):
+    image, start = index // blocks, (index % blocks) * block
+    x = x_ref[image, pl.ds(start + shift, block), :]
+    g = g_ref[image, pl.ds(start, block), :]
+    return acc + jax.lax.dot_general(
+        x, g, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+
+  out_ref[...] = jax.lax.fori_loop(
+      0, images * blocks, add_block, jnp.zeros(out_ref.shape, jnp.float32))
+
+
+def kernel_grad(lhs, grad, kernel_shape, pads, interpret=None):
+  """The float32 gradient of a stride-1 HWIO kernel (module docstring).
+
+  Args:
+    lhs: the convolution's NHWC input.
+    grad: the gradient of its NHWC output, `[N, out_h, out_w, C']`.
+    kernel_shape: `(kh, kw, C, C')`, within `supported`.
+    pads: explicit `((top, bottom), (left, right))` padding.
+    interpret: run in Pallas' interpreter; None: everywhere but on GPUs.
+  """
+  kh, kw, cin, cout = kernel_shape
+  if interpret is None:
+    interpret = jax.default_backend() != "gpu"
+  x = jnp.pad(lhs, ((0, 0), *pads, (0, 0)))
+  images, height, width, _ = x.shape
+  out_h, out_w = grad.shape[1:3]
+  rows = out_h * width
+  block = _block_rows(rows)
+  blocks = -(-rows // block)
+  max_shift = (kh - 1) * width + kw - 1
+  x = x.reshape(images, height * width, cin)
+  x = jnp.pad(x, ((0, 0), (0, blocks * block + max_shift - height * width),
+                  (0, 0)))
+  g = jnp.pad(grad.astype(lhs.dtype),
+              ((0, 0), (0, 0), (0, width - out_w), (0, 0)))
+  g = jnp.pad(g.reshape(images, rows, cout),
+              ((0, 0), (0, blocks * block - rows), (0, 0)))
+  per_program = next(d for d in range(1, images + 1) if images % d == 0 and (
+      d * rows >= _ROWS_PER_PROGRAM or d == images))
+  groups = images // per_program
+  partial = pl.pallas_call(
+      functools.partial(_kernel, images=per_program, blocks=blocks,
+                        block=block, width=width, kw=kw),
+      grid=(groups, kh * kw),
+      in_specs=[
+          pl.BlockSpec((per_program, x.shape[1], cin),
+                       lambda group, tap: (group, 0, 0)),
+          pl.BlockSpec((per_program, g.shape[1], cout),
+                       lambda group, tap: (group, 0, 0))],
+      out_specs=pl.BlockSpec((None, None, cin, cout),
+                             lambda group, tap: (group, tap, 0, 0)),
+      out_shape=jax.ShapeDtypeStruct((groups, kh * kw, cin, cout),
+                                     jnp.float32),
+      interpret=interpret)(x, g)
+  return partial.sum(0).reshape(kernel_shape)
