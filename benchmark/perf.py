@@ -152,6 +152,8 @@ def measure_task(name: str, runs: int, updates: int,
       raise InputError(f"{name}: {label}: {updates} more updates took no "
                        "measurable time; raise --updates")
     examples = seeds * updates * batch_size
+    print(f"{name}: {label}: {examples / updates_s:,.0f} examples/s",
+          flush=True)  # Progress: a long measurement cut short still says.
     rows[label] = {"measurement": label, "runs": seeds,
                    "updates_s": round(updates_s, 6),
                    "run_s": round(total_s, 6),

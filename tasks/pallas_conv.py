@@ -17,7 +17,7 @@ activations in place instead:
   `inputs[q + shift : ...]^T @ grad[q : ...]`: matrix products of
   contiguous slices, on the tensor cores, accumulated in float32.
 
-The grid is (groups of whole images, taps); each program writes its
+The grid is (groups of whole images, tap row, tap column); each program writes its
 group's partial sum of one tap, and the partial sums are added by XLA
 afterwards in a fixed order: no atomics, so it is deterministic. Vmapped
 over runs, `pallas_call` adds the run axis to the grid.
@@ -61,22 +61,23 @@ def _block_rows(rows: int) -> int:
   return min(_BLOCK_ROWS, key=lambda block: -(-rows // block) * block)
 
 
-def _kernel(x_ref, g_ref, out_ref, *, images, blocks, block, width, kw):
+def _kernel(x_ref, g_ref, out_ref, *, images, blocks, block, width):
   """One tap's gradient over one group of images: `x_ref` `[images, rows
   + max shift, C]`, `g_ref` `[images, blocks x block, C']`, `out_ref`
-  `[C, C']`."""
-  tap = pl.program_id(1)
-  shift = (tap // kw) * width + tap % kw
+  `[C, C']`; the grid's last two axes are the tap's row and column."""
+  shift = pl.program_id(1) * width + pl.program_id(2)
 
-  def add_block(index, acc):
-    image, start = index // blocks, (index % blocks) * block
-    x = x_ref[image, pl.ds(start + shift, block), :]
-    g = g_ref[image, pl.ds(start, block), :]
-    return acc + jax.lax.dot_general(
-        x, g, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+  def add_image(image, acc):
+    def add_block(index, acc):
+      start = index * block
+      x = x_ref[image, pl.ds(start + shift, block), :]
+      g = g_ref[image, pl.ds(start, block), :]
+      return acc + jax.lax.dot_general(
+          x, g, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+    return jax.lax.fori_loop(0, blocks, add_block, acc)
 
   out_ref[...] = jax.lax.fori_loop(
-      0, images * blocks, add_block, jnp.zeros(out_ref.shape, jnp.float32))
+      0, images, add_image, jnp.zeros(out_ref.shape, jnp.float32))
 
 
 def kernel_grad(lhs, grad, kernel_shape, pads, interpret=None):
@@ -111,16 +112,16 @@ def kernel_grad(lhs, grad, kernel_shape, pads, interpret=None):
   groups = images // per_program
   partial = pl.pallas_call(
       functools.partial(_kernel, images=per_program, blocks=blocks,
-                        block=block, width=width, kw=kw),
-      grid=(groups, kh * kw),
+                        block=block, width=width),
+      grid=(groups, kh, kw),
       in_specs=[
           pl.BlockSpec((per_program, x.shape[1], cin),
-                       lambda group, tap: (group, 0, 0)),
+                       lambda group, i, j: (group, 0, 0)),
           pl.BlockSpec((per_program, g.shape[1], cout),
-                       lambda group, tap: (group, 0, 0))],
-      out_specs=pl.BlockSpec((None, None, cin, cout),
-                             lambda group, tap: (group, tap, 0, 0)),
-      out_shape=jax.ShapeDtypeStruct((groups, kh * kw, cin, cout),
+                       lambda group, i, j: (group, 0, 0))],
+      out_specs=pl.BlockSpec((None, None, None, cin, cout),
+                             lambda group, i, j: (group, i, j, 0, 0)),
+      out_shape=jax.ShapeDtypeStruct((groups, kh, kw, cin, cout),
                                      jnp.float32),
       interpret=interpret)(x, g)
-  return partial.sum(0).reshape(kernel_shape)
+  return partial.sum(0)
