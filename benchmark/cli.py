@@ -12,7 +12,8 @@ from tasks.spec import InputError
 
 
 def define_task_flags() -> None:
-  """`--task`, `--workdir`, `--data_dir`: common to every entry point."""
+  """`--task`, `--workdir`, `--data_dir`, `--implementation`,
+  `--compilation_cache_dir`: common to every entry point."""
   flags.DEFINE_string(
       "task", "digits/mlp",
       "Task name, family/model[:arg] (e.g. fashion_mnist/cnn:smoke).")
@@ -22,10 +23,33 @@ def define_task_flags() -> None:
   flags.DEFINE_string(
       "data_dir", None,
       "Folder with the task's data files, if not the default place.")
+  flags.DEFINE_list(
+      "implementation", [],
+      "KEY=VALUE options of how the task computes, not what (e.g. "
+      "conv_kernel_grad=pallas for the CIFAR ResNets): speed and rounding "
+      "change, the task, its originals and its records' keys do not; "
+      "recorded in provenance.")
   flags.DEFINE_string(
       "compilation_cache_dir", compilation.DEFAULT_CACHE_DIR,
       "JAX's persistent compilation cache: programs compiled once are "
       "reused by later processes with the same shapes. Empty: off.")
+
+
+def implementation() -> dict[str, str]:
+  """The `--implementation` flag as `registry.get_task`'s argument.
+
+  Raises:
+    InputError: an item that is not KEY=VALUE, or a key given twice.
+  """
+  options = {}
+  for item in flags.FLAGS.implementation:
+    key, sep, value = item.partition("=")
+    if not sep or not key or not value:
+      raise InputError(f"--implementation: {item!r} is not KEY=VALUE")
+    if key in options:
+      raise InputError(f"--implementation: {key!r} given twice")
+    options[key] = value
+  return options
 
 
 def define_vmap_flag() -> None:

@@ -21,7 +21,9 @@ whole call's rate is reported beside it); each time is the best of
   job" limit for the same work: `--runs` times the batch (`batch_size`) of
   a supervised task, `--runs` times the environments (`num_envs`) of an RL
   one (a purejaxrl-style PPO trained alone at the sweep's total number of
-  environments); on a GPU it is compiled without deterministic ops
+  environments); where the task cannot be built that big (a dataset
+  smaller than the big batch), the table says why and goes on; on a GPU it
+  is compiled without deterministic ops
   (`BIG_JOB_OPTIONS`), whatever `XLA_FLAGS` says, since it is the
   hardware's limit and those ops cut a big batch's convolutions by up to
   35x (BUILD_NOTES);
@@ -140,10 +142,13 @@ def measure_task(name: str, runs: int, updates: int,
                  data_dir: str | None,
                  device_counts: tuple[int, ...] = (),
                  measurements: tuple[str, ...] = MEASUREMENTS,
-                 repeats: int = 3) -> dict:
+                 repeats: int = 3,
+                 implementation: dict[str, str] | None = None) -> dict:
   """The `measurements` of one task, then its sweep on each of
-  `device_counts` (module docstring)."""
-  task = registry.get_task(name, data_dir=data_dir)
+  `device_counts` (module docstring); every program computed as
+  `implementation` says (`registry.get_task`)."""
+  task = registry.get_task(name, data_dir=data_dir,
+                           implementation=implementation)
   rows = {}
 
   def row(label, seeds, programs, batch_size, calls=1, compiled_here=True):
@@ -179,14 +184,20 @@ def measure_task(name: str, runs: int, updates: int,
     if measurement in measurements:
       row(label, runs, _Programs(task, runs, vmap_size, updates), batch)
   scaled = [key for key in SCALED_BY if key in task.config]
+  big_job_missing = None
   if scaled and "big_job" in measurements:
-    big = registry.get_task(
-        big_job_name(name, scaled[0], runs * task.config[scaled[0]]),
-        data_dir=data_dir)
-    row("big job", 1, _Programs(
-        big, 1, None, updates,
-        compiler_options=BIG_JOB_OPTIONS.get(jax.default_backend())),
-        big.recipe.batch_size)
+    try:
+      big = registry.get_task(
+          big_job_name(name, scaled[0], runs * task.config[scaled[0]]),
+          data_dir=data_dir, implementation=implementation)
+    except InputError as e:  # E.g. a dataset smaller than the big batch.
+      big_job_missing = f"not measured: {e}"
+      print(f"{name}: big job: {big_job_missing}", flush=True)
+    else:
+      row("big job", 1, _Programs(
+          big, 1, None, updates,
+          compiler_options=BIG_JOB_OPTIONS.get(jax.default_backend())),
+          big.recipe.batch_size)
   measured_sweeps = [label for label, _ in sweeps.values() if label in rows]
   best = max(measured_sweeps, key=lambda k: rows[k]["examples_per_s"],
              default=None)
@@ -205,6 +216,8 @@ def measure_task(name: str, runs: int, updates: int,
     if best and limit in rows:
       ratios[key] = round(rows[best]["examples_per_s"]
                           / rows[limit]["examples_per_s"], 3)
+  if big_job_missing:
+    ratios["big job"] = big_job_missing
   ratios.update(scaling)
   return {"task": name, "updates": updates, "batch_size": batch,
           "cost_unit": task.recipe.cost_unit, "rows": list(rows.values()),
@@ -269,7 +282,7 @@ def main(argv):
   for name in task_names(FLAGS.tasks):
     result = measure_task(name, FLAGS.runs, FLAGS.updates, FLAGS.data_dir,
                           device_counts, tuple(FLAGS.measurements),
-                          FLAGS.repeats)
+                          FLAGS.repeats, cli.implementation())
     print(markdown(result), flush=True)
     results.append(result)
   if FLAGS.output:

@@ -96,7 +96,8 @@ def main(argv):
       refill=FLAGS.refill, trajectory_episodes=FLAGS.trajectory_episodes,
       num_devices=FLAGS.num_devices,
       matmul_precision=FLAGS.matmul_precision,
-      memory_limit_gib=FLAGS.memory_limit_gib)
+      memory_limit_gib=FLAGS.memory_limit_gib,
+      implementation=tuple(cli.implementation().items()))
   result = sweep.run_sweep(settings, flags=cli.flag_values())
   if not result["markdown"]:
     return  # Not the writing process of a multi-process job.

@@ -148,7 +148,9 @@ def submit(scheme_file: str, task_name: str, workdir: str = "results",
     raise InputError(f"{scheme_file}: a scheme file must be .yaml, .yml or "
                      ".json")
   scheme = splitter.load_scheme_file(scheme_file)
-  task = registry.get_task(task_name, data_dir=data_dir)
+  task = registry.get_task(task_name, data_dir=data_dir,
+                           implementation=dict(engine.get("implementation",
+                                                          ())))
   if not splitter.task_matches(scheme, task.name):
     raise InputError(f"scheme {scheme.name!r} applies to "
                      f"{', '.join(scheme.tasks)}, not to {task.name}")
@@ -191,7 +193,8 @@ def main(argv):
   result = submit(values.scheme, values.task, values.workdir,
                   values.data_dir, vmap_size=cli.vmap_size(),
                   jobs_per_program=values.jobs_per_program,
-                  num_devices=values.num_devices)
+                  num_devices=values.num_devices,
+                  implementation=tuple(cli.implementation().items()))
   for row in result["rows"]:
     for key, at in sorted(row["by_alpha"].items()):
       security = at["security"]

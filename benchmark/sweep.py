@@ -67,6 +67,11 @@ class SweepSettings:
   # device reports (nothing on XLA:CPU, which reports no limit). Runs that
   # do not fit are vmapped in smaller chunks (completion.fit_vmap_size).
   memory_limit_gib: float | None = None
+  # How the task computes, not what (`registry.get_task`'s
+  # `implementation`), as (option, value) pairs: e.g. the CIFAR ResNets'
+  # Pallas kernel gradient. Recorded in provenance (the flags); records keep
+  # their keys and variant.
+  implementation: tuple[tuple[str, str], ...] = ()
   workdir: str = "workdir"
   data_dir: str | None = None
 
@@ -257,7 +262,8 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   if settings.jobs_per_program < 1:
     raise spec.InputError("jobs per program must be at least 1, got "
                           f"{settings.jobs_per_program}")
-  task = registry.get_task(settings.task, data_dir=settings.data_dir)
+  task = registry.get_task(settings.task, data_dir=settings.data_dir,
+                           implementation=dict(settings.implementation))
   completion.check_trajectory_access(task, settings.trajectory_episodes)
   if settings.trajectory_episodes and task.streamed:
     raise spec.InputError(f"{task.name}: trajectory access is not "
@@ -279,7 +285,8 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
     program_memory = None  # Runs in turn have nothing left to cut.
   adversary_task = task if settings.train_fraction == 1.0 else (
       registry.get_task(settings.task, data_dir=settings.data_dir,
-                        train_fraction=settings.train_fraction))
+                        train_fraction=settings.train_fraction,
+                        implementation=dict(settings.implementation)))
   procedure_settings = {
       name: procedures_lib.settings(
           name, task.recipe, finetune_fraction=settings.finetune_fraction,

@@ -32,7 +32,8 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir)
+  task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir,
+                          implementation=cli.implementation())
   try:
     sizes = [int(v) for v in FLAGS.vmap_sizes]
   except ValueError as e:

@@ -12,15 +12,12 @@ from benchmark import compilation, completion, procedures
 from tasks.spec import InputError
 
 
-def compile_runs(task, seeds: int, vmap_size: int | None, updates: int,
-                 mesh: jax.sharding.Mesh | None = None,
-                 compiler_options: dict | None = None):
-  """`(compiled, args, compile_s)`: the batched completion program of
-  `seeds` runs of `updates` updates each (T2, everything withheld, no early
-  stop, evaluations at the two ends), compiled ahead of time with XLA's
-  `compiler_options` (over the process's `XLA_FLAGS`); spread over `mesh`
-  if given, and then compiled by a first call (its compile time is the
-  backend's, from `compilation.compile_stats`)."""
+def timed_program(task, seeds: int, vmap_size: int | None, updates: int,
+                  mesh: jax.sharding.Mesh | None = None):
+  """`(runs, args)`: the batched completion program of `seeds` runs of
+  `updates` updates each (T2, everything withheld, no early stop,
+  evaluations at the two ends), spread over `mesh` if given, and its
+  arguments."""
   runs = completion.make_batched_completion(task, (0, updates), vmap_size,
                                             mesh=mesh)
   keys = jnp.stack([completion.derive_key("throughput", s)
@@ -31,6 +28,17 @@ def compile_runs(task, seeds: int, vmap_size: int | None, updates: int,
           completion.stack_runs([procedures.settings("T2", task.recipe)]
                                 * seeds),
           jnp.full((seeds,), jnp.inf), task.data)
+  return runs, args
+
+
+def compile_runs(task, seeds: int, vmap_size: int | None, updates: int,
+                 mesh: jax.sharding.Mesh | None = None,
+                 compiler_options: dict | None = None):
+  """`(compiled, args, compile_s)`: `timed_program` compiled ahead of time
+  with XLA's `compiler_options` (over the process's `XLA_FLAGS`); over
+  several devices it is compiled by a first call instead (its compile
+  time is the backend's, from `compilation.compile_stats`)."""
+  runs, args = timed_program(task, seeds, vmap_size, updates, mesh)
   if not hasattr(runs, "lower"):  # Over several devices (`shard_runs`).
     if compiler_options:
       raise ValueError("compiler_options: one device only")

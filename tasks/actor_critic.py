@@ -21,7 +21,7 @@ Torsos:
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -85,6 +85,7 @@ class Torso(nn.Module):
   hidden: Sequence[int]
   conv_init: str = "orthogonal"
   layer_norm: bool = False
+  conv: Any = None  # The MinAtar torso's convolution function (None: XLA's).
 
   @nn.compact
   def __call__(self, x):
@@ -97,7 +98,8 @@ class Torso(nn.Module):
       x = nn.relu(x)
     if self.kind == "minatar":
       x = nn.relu(nn.Conv(16, (3, 3), padding="VALID", name="conv",
-                          kernel_init=CONV_INITS[self.conv_init])(x))
+                          kernel_init=CONV_INITS[self.conv_init],
+                          conv_general_dilated=self.conv)(x))
     x = x.reshape((x.shape[0], -1))
     for i, width in enumerate(self.hidden):
       x = nn.Dense(width, name=f"dense{i}",
@@ -121,12 +123,13 @@ class ActorCritic(nn.Module):
   shared: bool = True
   conv_init: str = "orthogonal"
   layer_norm: bool = False
+  conv: Any = None  # As `Torso`'s.
 
   @nn.compact
   def __call__(self, observations):
     make_torso = lambda name: Torso(self.torso, tuple(self.hidden),
                                     self.conv_init, self.layer_norm,
-                                    name=name)
+                                    self.conv, name=name)
     if self.shared:
       actor_features = critic_features = make_torso("torso")(observations)
     else:
@@ -171,15 +174,17 @@ def in_turn_on_cpu(init):
 
 def flax_network(num_actions: int, torso: str, hidden: Sequence[int],
                  shared: bool, observation_shape: Sequence[int],
-                 conv_init: str = "orthogonal", layer_norm: bool = False):
+                 conv_init: str = "orthogonal", layer_norm: bool = False,
+                 conv=None):
   """`(init(key) -> variables, apply(variables, observations))`; `conv_init`
   names the torso's convolution initialiser (`CONV_INITS`), `layer_norm`
-  normalises its dense layers (`Torso`)."""
+  normalises its dense layers, `conv` is the MinAtar torso's convolution
+  function (`Torso`)."""
   if conv_init not in CONV_INITS:
     raise ValueError(f"unknown conv_init {conv_init!r}; known: "
                      f"{', '.join(CONV_INITS)}")
   model = ActorCritic(num_actions, torso, tuple(hidden), shared, conv_init,
-                      layer_norm)
+                      layer_norm, conv)
   example = jnp.zeros((1, *observation_shape), jnp.float32)
 
   def init(key):

@@ -19,7 +19,7 @@ import ml_collections
 import optax
 
 from agents import policies
-from tasks import actor_critic, recipes, spec
+from tasks import actor_critic, recipes, resnet_layers, spec
 
 
 def ppo_config(**values) -> ml_collections.ConfigDict:
@@ -90,8 +90,10 @@ def linear_decay(peak: float, num_updates: int,
 
 
 def build(name: str, config: ml_collections.ConfigDict,
-          train_fraction: float) -> spec.Task:
-  """The PPO task on `config.env_name`.
+          train_fraction: float, conv_kernel_grad: str = "xla") -> spec.Task:
+  """The PPO task on `config.env_name`; `conv_kernel_grad` is how the
+  MinAtar torso's kernel gradient is computed
+  (`resnet_layers.KERNEL_GRAD_CONVS`).
 
   Raises:
     spec.InputError: unknown environment, framework or torso, sizes that do
@@ -129,9 +131,15 @@ def build(name: str, config: ml_collections.ConfigDict,
   env, env_params = gymnax.make(config.env_name)
   num_actions = env.action_space(env_params).n
   observation_shape = env.observation_space(env_params).shape
+  conv = resnet_layers.KERNEL_GRAD_CONVS[conv_kernel_grad]
+  if conv is not None and (config.framework, config.torso) != ("flax",
+                                                              "minatar"):
+    raise spec.InputError(f"{name}: conv_kernel_grad applies to the flax "
+                          "MinAtar torso only")
+  network_options = {"conv": conv} if conv is not None else {}
   init, apply = actor_critic.FRAMEWORKS[config.framework](
       num_actions, config.torso, tuple(config.hidden), config.shared_torso,
-      observation_shape)
+      observation_shape, **network_options)
   recipe = spec.Recipe(
       optimizer=adam_linear_decay(config.max_grad_norm),
       schedule=linear_decay(config.learning_rate, num_updates,

@@ -22,10 +22,11 @@ group's partial sum of one tap, and the partial sums are added by XLA
 afterwards in a fixed order: no atomics, so it is deterministic. Vmapped
 over runs, `pallas_call` adds the run axis to the grid.
 
-The Triton lowering wants power-of-2 blocks, so the kernel takes channel
-counts that are powers of 2 from 16 (`supported`); other convolutions keep
-another kernel gradient. Off GPUs the kernel runs in Pallas' interpreter
-(tests, CPU runs).
+The Triton lowering wants power-of-2 blocks of at least 16 for a matrix
+product, so other channel counts (an RGB stem's 3) are padded with zeros
+and the gradient cut back. Strided convolutions are not taken
+(`supported`) and keep another kernel gradient. Off GPUs the kernel runs
+in Pallas' interpreter (tests, CPU runs).
 """
 
 from __future__ import annotations
@@ -43,17 +44,18 @@ _BLOCK_ROWS = (128, 64, 32)
 _ROWS_PER_PROGRAM = 2048
 
 
-def _power_of_2(n: int) -> bool:
-  return n >= 16 and n & (n - 1) == 0
+def _block_channels(n: int) -> int:
+  """Channels as the kernel holds them: a power of 2, at least 16 (the
+  Triton lowering's blocks and its smallest matrix product)."""
+  return max(16, 1 << (n - 1).bit_length())
 
 
 def supported(kernel_shape, window_strides) -> bool:
   """Whether `kernel_grad` takes an HWIO kernel of `kernel_shape` with
-  `window_strides`: stride 1, and channel counts that are powers of 2 from
-  16 (the Triton lowering's blocks)."""
-  _, _, cin, cout = kernel_shape
-  return (tuple(window_strides) == (1, 1) and _power_of_2(cin)
-          and _power_of_2(cout))
+  `window_strides`: stride 1 (other channel counts are padded with zeros
+  to a power of 2 from 16)."""
+  del kernel_shape  # Any: channels are padded.
+  return tuple(window_strides) == (1, 1)
 
 
 def _block_rows(rows: int) -> int:
@@ -86,26 +88,27 @@ def kernel_grad(lhs, grad, kernel_shape, pads, interpret=None):
   Args:
     lhs: the convolution's NHWC input.
     grad: the gradient of its NHWC output, `[N, out_h, out_w, C']`.
-    kernel_shape: `(kh, kw, C, C')`, within `supported`.
+    kernel_shape: `(kh, kw, C, C')` of a stride-1 convolution.
     pads: explicit `((top, bottom), (left, right))` padding.
     interpret: run in Pallas' interpreter; None: everywhere but on GPUs.
   """
   kh, kw, cin, cout = kernel_shape
   if interpret is None:
     interpret = jax.default_backend() != "gpu"
-  x = jnp.pad(lhs, ((0, 0), *pads, (0, 0)))
+  padded_in, padded_out = _block_channels(cin), _block_channels(cout)
+  x = jnp.pad(lhs, ((0, 0), *pads, (0, padded_in - cin)))
   images, height, width, _ = x.shape
   out_h, out_w = grad.shape[1:3]
   rows = out_h * width
   block = _block_rows(rows)
   blocks = -(-rows // block)
   max_shift = (kh - 1) * width + kw - 1
-  x = x.reshape(images, height * width, cin)
+  x = x.reshape(images, height * width, padded_in)
   x = jnp.pad(x, ((0, 0), (0, blocks * block + max_shift - height * width),
                   (0, 0)))
   g = jnp.pad(grad.astype(lhs.dtype),
-              ((0, 0), (0, 0), (0, width - out_w), (0, 0)))
-  g = jnp.pad(g.reshape(images, rows, cout),
+              ((0, 0), (0, 0), (0, width - out_w), (0, padded_out - cout)))
+  g = jnp.pad(g.reshape(images, rows, padded_out),
               ((0, 0), (0, blocks * block - rows), (0, 0)))
   per_program = next(d for d in range(1, images + 1) if images % d == 0 and (
       d * rows >= _ROWS_PER_PROGRAM or d == images))
@@ -115,13 +118,13 @@ def kernel_grad(lhs, grad, kernel_shape, pads, interpret=None):
                         block=block, width=width),
       grid=(groups, kh, kw),
       in_specs=[
-          pl.BlockSpec((per_program, x.shape[1], cin),
+          pl.BlockSpec((per_program, x.shape[1], padded_in),
                        lambda group, i, j: (group, 0, 0)),
-          pl.BlockSpec((per_program, g.shape[1], cout),
+          pl.BlockSpec((per_program, g.shape[1], padded_out),
                        lambda group, i, j: (group, 0, 0))],
-      out_specs=pl.BlockSpec((None, None, None, cin, cout),
+      out_specs=pl.BlockSpec((None, None, None, padded_in, padded_out),
                              lambda group, i, j: (group, i, j, 0, 0)),
-      out_shape=jax.ShapeDtypeStruct((groups, kh, kw, cin, cout),
-                                     jnp.float32),
+      out_shape=jax.ShapeDtypeStruct(
+          (groups, kh, kw, padded_in, padded_out), jnp.float32),
       interpret=interpret)(x, g)
-  return partial.sum(0)
+  return partial.sum(0)[:, :, :cin, :cout]

@@ -8,7 +8,13 @@ is a different recipe, so the full string is the task's name in every record.
 
 Each family is a package under `tasks/` that exposes
 `MODELS: tuple[str, ...]`, `get_config(model, switches) -> ConfigDict` and
-`build(model, config, data_dir, train_fraction) -> Task`. Several families
+`build(model, config, data_dir, train_fraction) -> Task`. A family may also
+declare `IMPLEMENTATION_OPTIONS: dict[str, tuple[str, ...]]`: how it
+computes, not what (cifar10's `conv_kernel_grad`). Those change speed and
+rounding, like the vmap size, but neither the config nor the name, so a
+task's originals and records stay its own; `build` then takes them as
+`implementation=`, and the entry points' `--implementation` flag records
+them in provenance. Several families
 may share a package with different presets (the MinAtar games): a preset
 sets config keys that the task name then fixes, so they cannot be overridden.
 """
@@ -18,7 +24,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import importlib
-from typing import Any
+from typing import Any, Mapping
 
 from tasks import spec
 
@@ -97,8 +103,16 @@ def get_config(name: str):
   return family, model, config
 
 
+def implementation_options(name: str) -> dict[str, tuple[str, ...]]:
+  """The implementation options of task `name`'s family, with their
+  values (module docstring)."""
+  family = name.partition(":")[0].partition("/")[0]
+  return dict(getattr(_family_module(family), "IMPLEMENTATION_OPTIONS", {}))
+
+
 def get_task(name: str, *, data_dir: str | None = None,
-             train_fraction: float = 1.0) -> spec.Task:
+             train_fraction: float = 1.0,
+             implementation: Mapping[str, str] | None = None) -> spec.Task:
   """Builds the task called `name`.
 
   Args:
@@ -106,10 +120,28 @@ def get_task(name: str, *, data_dir: str | None = None,
     data_dir: where the family's data files are, if not the default place.
     train_fraction: the share of the training set the learner may use (the
       adversary's data budget); originals always use 1.0.
+    implementation: options of how the family computes, not what (module
+      docstring); none: its defaults.
 
   Raises:
-    spec.InputError: unknown name or config key, or missing data.
+    spec.InputError: unknown name, config key or implementation option, or
+      missing data.
   """
   family, model, config = get_config(name)
-  task = _family_module(family).build(model, config, data_dir, train_fraction)
+  module = _family_module(family)
+  if not implementation:
+    task = module.build(model, config, data_dir, train_fraction)
+    return dataclasses.replace(task, name=name, config=config.to_dict())
+  known = implementation_options(name)
+  for key, value in implementation.items():
+    if key not in known:
+      raise spec.InputError(
+          f"task {name!r} has no implementation option {key!r}; known: "
+          f"{', '.join(sorted(known)) or 'none'}")
+    if value not in known[key]:
+      raise spec.InputError(
+          f"implementation option {key!r} of {name!r} is one of "
+          f"{', '.join(known[key])}, got {value!r}")
+  task = module.build(model, config, data_dir, train_fraction,
+                      implementation=dict(implementation))
   return dataclasses.replace(task, name=name, config=config.to_dict())

@@ -99,7 +99,7 @@ def _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads):
 def _pallas_or_matmul_kernel_grad(lhs, grad, kernel_shape, window_strides,
                                   pads):
   """The Pallas kernel gradient where it applies (`pallas_conv.supported`:
-  stride 1, channels powers of 2 from 16), else the im2col one."""
+  stride 1), else the im2col one."""
   if pallas_conv.supported(kernel_shape, window_strides):
     return pallas_conv.kernel_grad(lhs, grad, kernel_shape, pads)
   return _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads)
@@ -171,6 +171,12 @@ kernel that reads the activations in place (`pallas_conv.kernel_grad`)
 where it applies, else the im2col matrix product; the forward pass and the
 input gradient stay XLA's convolutions (why: `conv_matmul_kernel_grad`).
 """
+
+# The `conv_kernel_grad` implementation option of the tasks whose networks
+# take a convolution function (`tasks/registry.py`): value -> function
+# (None: XLA's own convolution).
+KERNEL_GRAD_CONVS = {"xla": None, "matmul": conv_matmul_kernel_grad,
+                     "pallas": conv_pallas_kernel_grad}
 
 
 class ConvBN(nn.Module):

@@ -2,12 +2,15 @@
 and a smoke completion run. CPU-sized: 64 training and 20 test images per
 class, one block per stage, 20 updates."""
 
+import os
+import shutil
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmark import splitter, sweep
+from benchmark import splitter, storage, sweep, timing
 from tasks import cifar10, recipes, registry, resnet_layers
 from tasks.cifar10 import resnet
 from tasks.spec import InputError
@@ -136,11 +139,12 @@ def test_kernel_gradient_as_matrix_product(kernel, stride, padding):
 @pytest.mark.parametrize("kernel, stride, padding, channels", [
     (3, 1, "SAME", (16, 32)), (1, 1, "SAME", (32, 16)),
     (3, 1, "VALID", (16, 16)), (3, 1, ((1, 1), (2, 0)), (16, 16)),
-    (3, 2, "SAME", (16, 32)), (3, 1, "SAME", (5, 16))])
+    (3, 2, "SAME", (16, 32)), (3, 1, "SAME", (3, 16)),
+    (3, 1, "VALID", (4, 20))])
 def test_pallas_kernel_gradient(kernel, stride, padding, channels):
-  # Vmapped over runs, as in a sweep: XLA's gradients. Stride 1 with
-  # channels powers of 2 from 16 is the Pallas kernel (in its interpreter
-  # here); the rest falls back to the im2col matrix product.
+  # Vmapped over runs, as in a sweep: XLA's gradients. Stride 1 is the
+  # Pallas kernel (in its interpreter here; other channel counts than
+  # powers of 2 from 16 padded), strides the im2col matrix product.
   cin, cout = channels
   rng = np.random.default_rng(2)
   images = jnp.asarray(rng.normal(size=(2, 3, 7, 7, cin)), jnp.float32)
@@ -164,7 +168,7 @@ def test_pallas_kernel_gradient(kernel, stride, padding, channels):
   np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-4)
   jaxpr = str(jax.make_jaxpr(jax.vmap(jax.grad(loss(pallas), 1)))(
       images, weights))
-  assert ("pallas_call" in jaxpr) == (stride == 1 and cin >= 16)
+  assert ("pallas_call" in jaxpr) == (stride == 1)
 
 
 def test_matmul_conv_switch_keeps_parameters_and_drops_convolutions():
@@ -211,10 +215,53 @@ def test_recipes():
   assert float(updates["bn"]["scale"][0]) == 0.0
 
 
-def test_smoke_completion_run(tmp_path):
-  settings = sweep.SweepSettings(
-      task="cifar10/resnet20:smoke", splits=("branch.shortcut",),
-      procedures=("T1",), seeds=1, num_originals=1, alphas=(0.5,),
-      workdir=str(tmp_path), bootstrap_reps=100)
-  result = sweep.run_sweep(settings, log=lambda _: None)
-  assert "| branch.shortcut |" in result["markdown"]
+def test_smoke_completion_run_and_the_pallas_kernel_gradient(tmp_path):
+  """A smoke sweep; then the same with `conv_kernel_grad=pallas`, which
+  changes how, not what: the task keeps its name and config (so its
+  originals), the sweep writes the record of the same key with the same
+  curve (float rounding aside), and the option is in its provenance. (Runs
+  of a sweep differentiate every kernel, withheld or not, so the Pallas
+  kernel runs for the stride-1 convolutions.)"""
+  name = "cifar10/resnet20:smoke"
+  common = dict(task=name, splits=("branch.shortcut",), procedures=("T1",),
+                seeds=1, num_originals=1, alphas=(0.5,), bootstrap_reps=100)
+  first = sweep.run_sweep(sweep.SweepSettings(
+      workdir=str(tmp_path / "xla"), **common), log=lambda _: None)
+  assert "| branch.shortcut |" in first["markdown"]
+  pallas = registry.get_task(name,
+                             implementation={"conv_kernel_grad": "pallas"})
+  plain = registry.get_task(name)
+  assert (pallas.name, pallas.config) == (plain.name, plain.config)
+  shutil.copytree(tmp_path / "xla" / "originals",
+                  tmp_path / "pallas" / "originals")
+  second = sweep.run_sweep(sweep.SweepSettings(
+      workdir=str(tmp_path / "pallas"),
+      implementation=(("conv_kernel_grad", "pallas"),), **common),
+                           log=lambda _: None)
+  [xla_path], [pallas_path] = first["records"], second["records"]
+  assert os.path.basename(xla_path) == os.path.basename(pallas_path)
+  xla_curve, pallas_curve = (
+      [np.nan if v is None else v
+       for v in storage.read_json(p)["seeds"][0]["performance"]]
+      for p in (xla_path, pallas_path))
+  np.testing.assert_allclose(pallas_curve, xla_curve, atol=0.02)
+  assert storage.read_json(pallas_path)["provenance"]["flags"][
+      "implementation"] == [["conv_kernel_grad", "pallas"]]
+
+
+def test_implementation_options_reach_the_program_and_are_checked():
+  name = "cifar10/resnet20:smoke"
+  runs, args = timing.timed_program(registry.get_task(
+      name, implementation={"conv_kernel_grad": "pallas"}), 2, None, 1)
+  assert "pallas_call" in str(jax.make_jaxpr(runs)(*args))
+  with pytest.raises(InputError, match="no implementation option 'conv'"):
+    registry.get_task(name, implementation={"conv": "pallas"})
+  with pytest.raises(InputError, match="is one of xla, matmul, pallas, got "
+                     "'cudnn'"):
+    registry.get_task(name, implementation={"conv_kernel_grad": "cudnn"})
+  with pytest.raises(InputError, match="already chose the convolution"):
+    registry.get_task(name + ",matmul_conv",
+                      implementation={"conv_kernel_grad": "pallas"})
+  with pytest.raises(InputError, match="known: none"):
+    registry.get_task("digits/mlp",
+                      implementation={"conv_kernel_grad": "pallas"})

@@ -292,6 +292,22 @@ def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
       "--measurements: unknown bigjob")
 
 
+def test_perf_says_why_a_big_job_is_missing_and_keeps_the_rest(tmp_path):
+  # 23 runs x batch 64 is more than digits' 1,437 training examples: the
+  # big job cannot be built, the sweep is still measured and written.
+  output = tmp_path / "perf.json"
+  result = run_cli("benchmark.perf", "--tasks=digits/mlp", "--runs=23",
+                   "--updates=100", "--repeats=1",
+                   "--measurements=vmap,big_job", f"--output={output}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  [measured] = json.load(open(output))["results"]
+  assert [row["measurement"] for row in measured["rows"]] == ["sweep (vmap)"]
+  assert measured["ratios"]["big job"] == (
+      "not measured: digits/mlp: training set of 1437 "
+      "examples is smaller than one batch (1472); raise the train fraction")
+  assert "big job: not measured" in result.stdout
+
+
 def test_throughput_script_measures_each_vmap_size(tmp_path):
   output = tmp_path / "throughput.json"
   result = run_cli("benchmark.throughput", "--task=digits/mlp", "--seeds=3",
@@ -306,3 +322,16 @@ def test_throughput_script_measures_each_vmap_size(tmp_path):
   assert measured["provenance"]["platform"] == "cpu"
   assert_one_line_error(
       run_cli("benchmark.throughput", "--vmap_sizes=two"), "--vmap_sizes")
+
+
+def test_implementation_flag_is_checked_before_anything_runs(tmp_path):
+  for value, message in (
+      ("conv_kernel_grad", "--implementation: 'conv_kernel_grad' is not "
+       "KEY=VALUE"),
+      ("a=1,a=2", "--implementation: 'a' given twice"),
+      ("conv_kernel_grad=pallas", "task 'digits/mlp' has no implementation "
+       "option 'conv_kernel_grad'; known: none")):
+    assert_one_line_error(
+        run_cli("benchmark.run", f"--workdir={tmp_path}",
+                f"--implementation={value}"), message)
+  assert not os.listdir(tmp_path)

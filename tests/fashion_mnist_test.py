@@ -3,6 +3,7 @@
 import gzip
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -67,3 +68,24 @@ def test_default_config_is_the_one_of_the_committed_originals():
   assert manifest["task_config"] == storage.as_json(
       registry.get_config("fashion_mnist/cnn")[2].to_dict())
   assert registry.get_config("fashion_mnist/cnn:tfds")[2].source == "tfds"
+
+
+def test_mlp_trains_on_the_same_data_and_recipe(tmp_path):
+  """fashion_mnist/mlp (issue 5's MLP anchor, 784-512-512-10): the CNN's
+  data and schedule, its own layers, and it learns the real images."""
+  mlp = registry.get_task("fashion_mnist/mlp:smoke")
+  cnn = registry.get_task("fashion_mnist/cnn:smoke")
+  assert mlp.name == "fashion_mnist/mlp:smoke"
+  assert np.array_equal(mlp.data.train_labels, cnn.data.train_labels)
+  assert mlp.recipe.num_updates == cnn.recipe.num_updates
+  params = mlp.init(jax.random.key(0))["params"]
+  assert {k: v["kernel"].shape for k, v in params.items()} == {
+      "dense1": (784, 512), "dense2": (512, 512), "head": (512, 10)}
+  settings = sweep.SweepSettings(
+      task="fashion_mnist/mlp:smoke", splits=("layer.head",),
+      procedures=("T1",), seeds=1, num_originals=1, alphas=(0.5,),
+      workdir=str(tmp_path), bootstrap_reps=100)
+  result = sweep.run_sweep(settings, log=lambda _: None)
+  record = storage.read_json(result["records"][0])
+  p_star = record["originals"][0]["p_star"]
+  assert p_star > 0.7 > record["p0"]  # It learns the real images.

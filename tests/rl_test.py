@@ -16,8 +16,8 @@ import pytest
 from conftest import assert_runs_as_alone
 
 from benchmark import completion, procedures, records, splitter, storage
-from benchmark import sweep
-from tasks import actor_critic, registry, spec
+from benchmark import sweep, timing
+from tasks import actor_critic, registry, resnet_layers, spec
 
 
 @pytest.fixture(scope="module")
@@ -160,6 +160,47 @@ def test_layer_norm_keeps_the_torso_alive_without_new_parameters():
   assert 0.45 < float(jnp.mean(features**2)) < 0.55
   logits, values = apply(variables, frames)
   assert logits.shape == (8, 5) and values.shape == (8,)
+
+
+def test_minatar_kernel_gradient_option_keeps_the_network():
+  # An implementation option: the same task, parameters and outputs, and
+  # runs' gradients (vmapped, as in a sweep) equal to XLA's. (The im2col
+  # option is the same code path with another kernel gradient, tested in
+  # cifar10_test.)
+  kernel_grad = "pallas"
+  name = "minatar-breakout/ppo:smoke"
+  plain = registry.get_task(name)
+  other = registry.get_task(
+      name, implementation={"conv_kernel_grad": kernel_grad})
+  assert (other.name, other.config) == (plain.name, plain.config)
+  keys = jax.random.split(jax.random.key(0), 2)
+  variables = jax.vmap(plain.init)(keys)
+  jax.tree.map(np.testing.assert_array_equal, variables,
+               jax.vmap(other.init)(keys))
+  frames = jax.random.bernoulli(jax.random.key(1), 0.2,
+                                (2, 6, 10, 10, 4)).astype(jnp.float32)
+  network = (3, "minatar", tuple(plain.config["hidden"]), True, (10, 10, 4))
+  _, plain_apply = actor_critic.flax_network(*network)
+  _, other_apply = actor_critic.flax_network(
+      *network, conv=resnet_layers.KERNEL_GRAD_CONVS[kernel_grad])
+
+  def grads(apply):
+    def loss(v, x):
+      logits, values = apply(v, x)
+      return jnp.sum(jnp.sin(logits)) + jnp.sum(values**2)
+    with jax.default_matmul_precision("highest"):
+      return jax.vmap(jax.grad(loss))(variables, frames)
+
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4),
+               grads(other_apply), grads(plain_apply))
+  # The task's own completion program (2 runs vmapped) uses it.
+  runs, args = timing.timed_program(other, 2, None, 1)
+  program = str(jax.make_jaxpr(runs)(*args))
+  assert "pallas_call" in program
+  with pytest.raises(spec.InputError, match="applies to the flax MinAtar "
+                     "torso only"):
+    registry.get_task("minatar-breakout/ppo:torso=mlp",
+                      implementation={"conv_kernel_grad": kernel_grad})
 
 
 @pytest.mark.parametrize("family", ["minatar-breakout", "minatar-asterix",

@@ -35,6 +35,13 @@ from tasks import recipes, resnet_layers, spec
 from tasks.cifar10 import resnet
 
 MODELS = ("resnet20", "resnet56", "fastnet")
+# How the kernel gradients of convolutions are computed (registry: an
+# implementation option, not part of the recipe): XLA's own; im2col
+# matrix products (resnet_layers.conv_matmul_kernel_grad); or the Pallas
+# kernel of stride-1 convolutions (resnet_layers.conv_pallas_kernel_grad),
+# 3x a vmapped sweep's speed on an H200 (BUILD_NOTES, 2026-12-02).
+IMPLEMENTATION_OPTIONS = {
+    "conv_kernel_grad": tuple(resnet_layers.KERNEL_GRAD_CONVS)}
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
            "horse", "ship", "truck")
 ARCHIVE = "cifar10-jpeg.tar.gz"
@@ -210,8 +217,11 @@ def make_recipe(config: ml_collections.ConfigDict,
                                          config.eval_linear))
 
 
-def make_network(model: str, config: ml_collections.ConfigDict):
-  """The Flax module of `cifar10/<model>` (no data needed)."""
+def make_network(model: str, config: ml_collections.ConfigDict,
+                 conv_kernel_grad: str = "xla"):
+  """The Flax module of `cifar10/<model>` (no data needed); its kernel
+  gradients computed as `conv_kernel_grad` says (`IMPLEMENTATION_OPTIONS`)
+  unless the config's `conv` switch already chose a convolution."""
   if config.dtype not in ("float32", "bfloat16"):
     raise spec.InputError(f"cifar10/{model}: dtype must be float32 or "
                           f"bfloat16, got {config.dtype!r}")
@@ -223,7 +233,12 @@ def make_network(model: str, config: ml_collections.ConfigDict):
     raise spec.InputError(f"cifar10/{model}: conv must be matmul, "
                           "matmul_kernel_grad or pallas_kernel_grad, got "
                           f"{config.conv!r}")
-  conv = convolutions[config.get("conv")]
+  if config.get("conv") and conv_kernel_grad != "xla":
+    raise spec.InputError(
+        f"cifar10/{model}: the conv switch ({config.conv}) already chose the "
+        f"convolution; conv_kernel_grad={conv_kernel_grad} cannot be added")
+  conv = (convolutions[config.conv] if config.get("conv")
+          else resnet_layers.KERNEL_GRAD_CONVS[conv_kernel_grad])
   if model == "fastnet":
     return resnet.FastNet(tuple(config.widths), dtype=dtype, conv=conv)
   return resnet.CifarResNet(config.blocks_per_stage, tuple(config.widths),
@@ -231,7 +246,8 @@ def make_network(model: str, config: ml_collections.ConfigDict):
 
 
 def build(model: str, config: ml_collections.ConfigDict,
-          data_dir: str | None, train_fraction: float) -> spec.Task:
+          data_dir: str | None, train_fraction: float,
+          implementation: dict[str, str] | None = None) -> spec.Task:
   train, test = load_cifar10(data_dir, config.train_per_class,
                              config.test_per_class)
   num_train = len(train[0])  # The recipe is the full set's, whatever the
@@ -239,7 +255,7 @@ def build(model: str, config: ml_collections.ConfigDict,
   train = recipes.take_fraction(*train, train_fraction)
   dataset = recipes.make_dataset(
       train, test, eval_batch_size=min(config.eval_batch_size, len(test[0])))
-  network = make_network(model, config)
+  network = make_network(model, config, **(implementation or {}))
   return recipes.supervised_task(
       name=f"cifar10/{model}",
       init=recipes.flax_init(network, jnp.zeros((1, 32, 32, 3), jnp.uint8)),

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import ml_collections
 
-from tasks import gymnax_envs, recipes, spec
+from tasks import gymnax_envs, recipes, resnet_layers, spec
 
 MODELS = ("ppo",)
+# How the torso's kernel gradient is computed (registry: an implementation
+# option). Its one convolution (4 to 16 channels on 10x10 frames) is a
+# grouped convolution when runs are vmapped, the slow case of a sweep
+# (BUILD_NOTES, 2026-12-02).
+IMPLEMENTATION_OPTIONS = {
+    "conv_kernel_grad": tuple(resnet_layers.KERNEL_GRAD_CONVS)}
 GAMES = {"Breakout-MinAtar": "minatar-breakout",
          "Asterix-MinAtar": "minatar-asterix",
          "SpaceInvaders-MinAtar": "minatar-spaceinvaders"}
@@ -41,9 +47,10 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
 
 
 def build(model: str, config: ml_collections.ConfigDict,
-          data_dir: str | None, train_fraction: float) -> spec.Task:
+          data_dir: str | None, train_fraction: float,
+          implementation: dict[str, str] | None = None) -> spec.Task:
   del data_dir  # The environment is the data.
   if config.env_name not in GAMES:
     raise spec.InputError(f"unknown MinAtar game {config.env_name!r}")
   return gymnax_envs.build(f"{GAMES[config.env_name]}/{model}", config,
-                           train_fraction)
+                           train_fraction, **(implementation or {}))
