@@ -23,10 +23,9 @@ whole call's rate is reported beside it); each time is the best of
   one (a purejaxrl-style PPO trained alone at the sweep's total number of
   environments); where the task cannot be built that big (a dataset
   smaller than the big batch), the table says why and goes on; on a GPU it
-  is compiled without deterministic ops
-  (`BIG_JOB_OPTIONS`), whatever `XLA_FLAGS` says, since it is the
-  hardware's limit and those ops cut a big batch's convolutions by up to
-  35x (BUILD_NOTES);
+  is compiled without deterministic ops (`BIG_JOB_OPTIONS`), whatever
+  `XLA_FLAGS` says, since it is the hardware's limit and those ops cut a
+  big batch's convolutions by up to 35x (BUILD_NOTES);
 - `sweep on N device(s)`, for each of `--device_counts`: the faster sweep
   spread over the first N devices (`completion.run_mesh`), with its scaling
   efficiency (throughput on N / (N/N0 x throughput on the first count N0)).

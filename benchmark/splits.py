@@ -33,7 +33,7 @@ def describe(variables, scheme, mask) -> str:
 def main(argv):
   del argv
   task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir,
-                          implementation=cli.implementation())
+                           implementation=cli.implementation())
   variables = task.init(jax.random.key(0))
   if not (FLAGS.list or FLAGS.scheme or FLAGS.family):
     raise InputError("nothing to do: pass --list, --scheme=FILE or "

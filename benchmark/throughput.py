@@ -33,7 +33,7 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir,
-                          implementation=cli.implementation())
+                           implementation=cli.implementation())
   try:
     sizes = [int(v) for v in FLAGS.vmap_sizes]
   except ValueError as e:

@@ -58,7 +58,7 @@ def main(argv):
   if FLAGS.time_limit_s is not None and not FLAGS.resumable:
     raise cli.InputError("--time_limit_s needs --resumable")
   task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir,
-                          implementation=cli.implementation())
+                           implementation=cli.implementation())
   try:
     trained = originals.ensure_originals(
         task, FLAGS.workdir, FLAGS.seeds, flags=cli.flag_values(),

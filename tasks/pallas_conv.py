@@ -17,10 +17,10 @@ activations in place instead:
   `inputs[q + shift : ...]^T @ grad[q : ...]`: matrix products of
   contiguous slices, on the tensor cores, accumulated in float32.
 
-The grid is (groups of whole images, tap row, tap column); each program writes its
-group's partial sum of one tap, and the partial sums are added by XLA
-afterwards in a fixed order: no atomics, so it is deterministic. Vmapped
-over runs, `pallas_call` adds the run axis to the grid.
+The grid is (groups of whole images, tap row, tap column); each program
+writes its group's partial sum of one tap, and the partial sums are added
+by XLA afterwards in a fixed order: no atomics, so it is deterministic.
+Vmapped over runs, `pallas_call` adds the run axis to the grid.
 
 The Triton lowering wants power-of-2 blocks of at least 16 for a matrix
 product, so other channel counts (an RGB stem's 3) are padded with zeros
@@ -50,11 +50,9 @@ def _block_channels(n: int) -> int:
   return max(16, 1 << (n - 1).bit_length())
 
 
-def supported(kernel_shape, window_strides) -> bool:
-  """Whether `kernel_grad` takes an HWIO kernel of `kernel_shape` with
-  `window_strides`: stride 1 (other channel counts are padded with zeros
-  to a power of 2 from 16)."""
-  del kernel_shape  # Any: channels are padded.
+def supported(window_strides) -> bool:
+  """Whether `kernel_grad` takes a convolution of `window_strides`: stride
+  1 (any channel counts: they are padded to a power of 2 from 16)."""
   return tuple(window_strides) == (1, 1)
 
 

@@ -100,7 +100,7 @@ def _pallas_or_matmul_kernel_grad(lhs, grad, kernel_shape, window_strides,
                                   pads):
   """The Pallas kernel gradient where it applies (`pallas_conv.supported`:
   stride 1), else the im2col one."""
-  if pallas_conv.supported(kernel_shape, window_strides):
+  if pallas_conv.supported(window_strides):
     return pallas_conv.kernel_grad(lhs, grad, kernel_shape, pads)
   return _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads)
 

@@ -84,53 +84,48 @@ def test_resnet20_structure_and_paths():
       "batch_stats/stage3/block0/shortcut/bn/var"]
 
 
-@pytest.mark.parametrize("kernel, stride, padding", [
-    (3, 1, "SAME"), (3, 2, "SAME"), (1, 2, "SAME"), (3, 2, "VALID"),
-    (3, 1, ((1, 1), (2, 0)))])
-def test_convolution_as_matrix_product(kernel, stride, padding):
-  rng = np.random.default_rng(0)
-  images = jnp.asarray(rng.normal(size=(2, 9, 9, 5)), jnp.float32)
-  weights = jnp.asarray(rng.normal(size=(kernel, kernel, 5, 7)), jnp.float32)
-  expected = jax.lax.conv_general_dilated(
-      images, weights, (stride, stride), padding,
-      dimension_numbers=("NHWC", "HWIO", "NHWC"), precision="highest")
-  got = resnet_layers.conv_as_matmul(images, weights, (stride, stride),
-                                     padding, precision="highest")
-  np.testing.assert_allclose(got, expected, atol=1e-5)
+def xla_conv(x, w, strides, padding, precision):
+  return jax.lax.conv_general_dilated(
+      x, w, strides, padding, precision=precision,
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def conv_loss(conv, stride, padding):
+  """sum(sin(conv(x, w))), a loss whose gradient reaches every output."""
+  return lambda x, w: jnp.sum(jnp.sin(conv(
+      x, w, (stride, stride), padding, precision="highest")))
+
+
+def check_vmapped_gradients(conv, images, weights, stride, padding) -> str:
+  """Vmapped over runs, as in a sweep: `conv`'s gradients are XLA's.
+  Returns the jaxpr of its vmapped kernel gradient."""
+  expected = jax.vmap(jax.grad(conv_loss(xla_conv, stride, padding),
+                               (0, 1)))(images, weights)
+  with jax.default_matmul_precision("highest"):
+    got = jax.vmap(jax.grad(conv_loss(conv, stride, padding), (0, 1)))(
+        images, weights)
+  np.testing.assert_allclose(got[0], expected[0], atol=1e-5)
+  np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-4)
+  return str(jax.make_jaxpr(jax.vmap(jax.grad(
+      conv_loss(conv, stride, padding), 1)))(images, weights))
 
 
 @pytest.mark.parametrize("kernel, stride, padding", [
     (3, 1, "SAME"), (3, 2, "SAME"), (1, 2, "SAME"), (3, 2, "VALID"),
     (3, 1, ((1, 1), (2, 0)))])
 def test_kernel_gradient_as_matrix_product(kernel, stride, padding):
-  # Vmapped over runs, as in a sweep: the same gradients as XLA's.
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.normal(size=(3, 4, 9, 9, 5)), jnp.float32)
   weights = jnp.asarray(rng.normal(size=(3, kernel, kernel, 5, 7)),
                         jnp.float32)
-
-  def loss(conv):
-    return lambda x, w: jnp.sum(jnp.sin(conv(
-        x, w, (stride, stride), padding, precision="highest")))
-
-  def xla(x, w, strides, padding, precision):
-    return jax.lax.conv_general_dilated(
-        x, w, strides, padding, precision=precision,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
   hybrid = resnet_layers.conv_matmul_kernel_grad
-  expected = jax.vmap(jax.grad(loss(xla), (0, 1)))(images, weights)
-  got = jax.vmap(jax.grad(loss(hybrid), (0, 1)))(images, weights)
-  np.testing.assert_allclose(got[0], expected[0], atol=1e-5)
-  np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-4)
+  jaxpr = check_vmapped_gradients(hybrid, images, weights, stride, padding)
   np.testing.assert_allclose(hybrid(images[0], weights[0], (stride, stride),
                                     padding, precision="highest"),
-                             xla(images[0], weights[0], (stride, stride),
-                                 padding, "highest"), atol=1e-5)
+                             xla_conv(images[0], weights[0], (stride, stride),
+                                      padding, "highest"), atol=1e-5)
   # Forward and input gradient stay XLA's convolutions; the kernel
   # gradient is a matrix product.
-  jaxpr = str(jax.make_jaxpr(jax.vmap(jax.grad(loss(hybrid), 1)))(
-      images, weights))
   assert "conv_general_dilated" in jaxpr and "dot_general" in jaxpr
   with pytest.raises(NotImplementedError, match="no groups"):
     hybrid(images[0], weights[0], (1, 1), "SAME", feature_group_count=5)
@@ -142,32 +137,15 @@ def test_kernel_gradient_as_matrix_product(kernel, stride, padding):
     (3, 2, "SAME", (16, 32)), (3, 1, "SAME", (3, 16)),
     (3, 1, "VALID", (4, 20))])
 def test_pallas_kernel_gradient(kernel, stride, padding, channels):
-  # Vmapped over runs, as in a sweep: XLA's gradients. Stride 1 is the
-  # Pallas kernel (in its interpreter here; other channel counts than
-  # powers of 2 from 16 padded), strides the im2col matrix product.
+  # Stride 1 is the Pallas kernel (in its interpreter here; channel counts
+  # other than powers of 2 from 16 padded), strides the im2col product.
   cin, cout = channels
   rng = np.random.default_rng(2)
   images = jnp.asarray(rng.normal(size=(2, 3, 7, 7, cin)), jnp.float32)
   weights = jnp.asarray(rng.normal(size=(2, kernel, kernel, cin, cout)),
                         jnp.float32)
-
-  def loss(conv):
-    return lambda x, w: jnp.sum(jnp.sin(conv(
-        x, w, (stride, stride), padding, precision="highest")))
-
-  def xla(x, w, strides, padding, precision):
-    return jax.lax.conv_general_dilated(
-        x, w, strides, padding, precision=precision,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-  pallas = resnet_layers.conv_pallas_kernel_grad
-  expected = jax.vmap(jax.grad(loss(xla), (0, 1)))(images, weights)
-  with jax.default_matmul_precision("highest"):
-    got = jax.vmap(jax.grad(loss(pallas), (0, 1)))(images, weights)
-  np.testing.assert_allclose(got[0], expected[0], atol=1e-5)
-  np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-4)
-  jaxpr = str(jax.make_jaxpr(jax.vmap(jax.grad(loss(pallas), 1)))(
-      images, weights))
+  jaxpr = check_vmapped_gradients(resnet_layers.conv_pallas_kernel_grad,
+                                  images, weights, stride, padding)
   assert ("pallas_call" in jaxpr) == (stride == 1)
 
 

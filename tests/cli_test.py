@@ -267,16 +267,22 @@ def test_perf_task_list_keeps_switches_with_their_task():
       "cartpole/ppo:smoke"]
 
 
-def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
+def perf_result(tmp_path, *args):
+  """`(process, its one task's result)` of `benchmark.perf args`."""
   output = tmp_path / "perf.json"
+  result = run_cli("benchmark.perf", *args, f"--output={output}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  [measured] = json.load(open(output))["results"]
+  return result, measured
+
+
+def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
   # One timing per program keeps the test short. (Its intermittent hang
   # was jaxlib's batched CPU QR in the vmapped initialisation, now taken
   # one run at a time: BUILD_NOTES, "The CartPole perf hang, found".)
-  result = run_cli("benchmark.perf", "--tasks=cartpole/ppo:smoke", "--runs=2",
-                   "--updates=32", "--repeats=1",
-                   "--measurements=vmap,big_job", f"--output={output}")
-  assert result.returncode == 0, result.stderr[-2000:]
-  [measured] = json.load(open(output))["results"]
+  _, measured = perf_result(tmp_path, "--tasks=cartpole/ppo:smoke",
+                            "--runs=2", "--updates=32", "--repeats=1",
+                            "--measurements=vmap,big_job")
   rows = {row["measurement"]: row for row in measured["rows"]}
   assert list(rows) == ["sweep (vmap)", "big job"]  # Only those asked for.
   frames = measured["batch_size"]  # num_envs x num_steps of one run.
@@ -295,12 +301,9 @@ def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
 def test_perf_says_why_a_big_job_is_missing_and_keeps_the_rest(tmp_path):
   # 23 runs x batch 64 is more than digits' 1,437 training examples: the
   # big job cannot be built, the sweep is still measured and written.
-  output = tmp_path / "perf.json"
-  result = run_cli("benchmark.perf", "--tasks=digits/mlp", "--runs=23",
-                   "--updates=100", "--repeats=1",
-                   "--measurements=vmap,big_job", f"--output={output}")
-  assert result.returncode == 0, result.stderr[-2000:]
-  [measured] = json.load(open(output))["results"]
+  result, measured = perf_result(tmp_path, "--tasks=digits/mlp", "--runs=23",
+                                 "--updates=100", "--repeats=1",
+                                 "--measurements=vmap,big_job")
   assert [row["measurement"] for row in measured["rows"]] == ["sweep (vmap)"]
   assert measured["ratios"]["big job"] == (
       "not measured: digits/mlp: training set of 1437 "
