@@ -32,4 +32,4 @@ demo: install
 	$(VENV)/bin/python -m benchmark.run
 
 test: install-test fashion-mnist chromium
-	$(VENV)/bin/python -m pytest -n 2 --dist loadgroup --durations=15
+	$(VENV)/bin/python -m pytest -n 2 --durations=15

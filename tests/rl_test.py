@@ -20,11 +20,6 @@ from benchmark import sweep, timing
 from tasks import actor_critic, registry, resnet_layers, spec
 
 
-# The tests of the CartPole sweep share its originals and records: built
-# once on one CI worker, not once on each (`--dist loadgroup`).
-SAME_WORKER = pytest.mark.xdist_group("cartpole_sweep")
-
-
 @pytest.fixture(scope="module")
 def cartpole_sweep(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("cartpole"))
@@ -39,7 +34,6 @@ def cartpole_sweep(tmp_path_factory):
                    for r in good}
 
 
-@SAME_WORKER
 def test_cartpole_originals_learn_far_above_random(cartpole_sweep):
   workdir, _ = cartpole_sweep
   manifests = [storage.read_json(os.path.join(
@@ -52,7 +46,6 @@ def test_cartpole_originals_learn_far_above_random(cartpole_sweep):
     assert manifest["p_star"] > 400  # 500 is the time limit.
 
 
-@SAME_WORKER
 def test_withholding_the_value_head_leaves_the_policy_intact(cartpole_sweep):
   _, by_cell = cartpole_sweep
   for name in procedures.PROCEDURES:
@@ -61,7 +54,6 @@ def test_withholding_the_value_head_leaves_the_policy_intact(cartpole_sweep):
       assert row["hardness"] == [0.0, 0.0, 0.0], (name, row["alpha"])
 
 
-@SAME_WORKER
 def test_withholding_the_policy_head_costs_frames(cartpole_sweep):
   _, by_cell = cartpole_sweep
   record = by_cell[("stage.policy_head", "T1")]
@@ -279,7 +271,6 @@ def cartpole_trajectory_sweep(cartpole_sweep):
           for p in result["records"]}
 
 
-@SAME_WORKER
 def test_trajectory_access_warm_starts_the_policy_head(
     cartpole_sweep, cartpole_trajectory_sweep):
   _, without = cartpole_sweep
