@@ -56,6 +56,14 @@ def supported(window_strides) -> bool:
   return tuple(window_strides) == (1, 1)
 
 
+def images_per_group(images: int, rows_per_image: int, min_rows: int) -> int:
+  """The fewest whole images, a divisor of `images`, whose rows reach
+  `min_rows` (all of them if none does): the groups a kernel gradient's
+  partial sums are taken over."""
+  return next(d for d in range(1, images + 1) if images % d == 0 and (
+      d * rows_per_image >= min_rows or d == images))
+
+
 def _block_rows(rows: int) -> int:
   """The row block that pads `rows` least (ties: the larger block)."""
   return min(_BLOCK_ROWS, key=lambda block: -(-rows // block) * block)
@@ -108,8 +116,7 @@ def kernel_grad(lhs, grad, kernel_shape, pads, interpret=None):
               ((0, 0), (0, 0), (0, width - out_w), (0, padded_out - cout)))
   g = jnp.pad(g.reshape(images, rows, padded_out),
               ((0, 0), (0, blocks * block - rows), (0, 0)))
-  per_program = next(d for d in range(1, images + 1) if images % d == 0 and (
-      d * rows >= _ROWS_PER_PROGRAM or d == images))
+  per_program = images_per_group(images, rows, _ROWS_PER_PROGRAM)
   groups = images // per_program
   partial = pl.pallas_call(
       functools.partial(_kernel, images=per_program, blocks=blocks,

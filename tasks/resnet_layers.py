@@ -87,8 +87,8 @@ def _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads):
   kh, kw, cin, cout = kernel_shape
   patches = _patches(lhs, (kh, kw), window_strides, pads)
   images, out_h, out_w, _ = grad.shape
-  per_group = next(d for d in range(1, images + 1) if images % d == 0 and (
-      d * out_h * out_w >= _KERNEL_GRAD_ROWS or d == images))
+  per_group = pallas_conv.images_per_group(images, out_h * out_w,
+                                           _KERNEL_GRAD_ROWS)
   groups = images // per_group
   partial = jnp.einsum(
       "gnk,gno->gko", patches.reshape(groups, -1, kh * kw * cin),
