@@ -2,8 +2,9 @@
 
 The same step trains originals and completion runs (DESIGN.md calibration:
 T2 with every parameter withheld *is* training from scratch). The data order is
-a keyed permutation per epoch computed inside the step, so a whole run is one
-`lax` loop with no host round trip, and it can be vmapped over seeds.
+a keyed permutation per epoch (`batch_indices`), drawn for every epoch when a
+run starts and carried in its state, so a whole run is one `lax` loop with no
+host round trip, and it can be vmapped over seeds.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ class LearnerState(NamedTuple):
   opt_state: optax.OptState
   step: jax.Array
   key: jax.Array
+  # `[epochs, examples]`: every epoch's order of the training examples
+  # (`epoch_orders`); None where batches come from the host.
+  orders: jax.Array | None = None
 
 
 def batch_indices(key: jax.Array, step: jax.Array, num_examples: int,
@@ -57,6 +61,19 @@ def batch_indices(key: jax.Array, step: jax.Array, num_examples: int,
   epoch, position = jnp.divmod(step, steps_per_epoch)
   order = jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
   return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
+
+
+def epoch_orders(key: jax.Array, num_epochs: int,
+                 num_examples: int) -> jax.Array:
+  """`[num_epochs, num_examples]`: row `e` is epoch `e`'s order of
+  `batch_indices`, drawn at once.
+
+  Why: a permutation is a sort of the whole training set; drawn at every
+  update (`batch_indices`), it cost a vmapped MLP sweep most of its time
+  (BUILD_NOTES, 2026-12-02).
+  """
+  return jax.vmap(lambda epoch: jax.random.permutation(
+      jax.random.fold_in(key, epoch), num_examples))(jnp.arange(num_epochs))
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array,
@@ -76,14 +93,21 @@ def cross_entropy(logits: jax.Array, labels: jax.Array,
 AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def make_learner(apply: ApplyFn, batch_size: int, data: Dataset,
-                 tx: optax.GradientTransformation, trainable: spec.Mask,
+def make_learner(apply: ApplyFn, batch_size: int, num_updates: int,
+                 data: Dataset, tx: optax.GradientTransformation,
+                 trainable: spec.Mask,
                  augment: AugmentFn | None = None) -> spec.Learner:
   """Builds the supervised learner for one optimiser and trainable mask.
+
+  The batches are those of `batch_indices`. A run draws the orders of the
+  epochs of `num_updates` updates when it starts (`epoch_orders`); a run
+  that goes on past them (only `benchmark.perf`'s timings do) reuses them
+  in turn.
 
   Args:
     apply: the model's forward pass, see `ApplyFn`.
     batch_size: examples per update.
+    num_updates: the most updates a run makes (the recipe's budget).
     data: the task's data set; only its shapes are read here, the arrays come
       in through `step`'s argument so they are not baked into compiled code.
     tx: the optimiser (a procedure wraps the recipe's optimiser).
@@ -96,13 +120,18 @@ def make_learner(apply: ApplyFn, batch_size: int, data: Dataset,
     A `spec.Learner` whose `step(state, data)` makes one update.
   """
   num_examples = data.train_images.shape[0]  # At least one batch.
+  steps_per_epoch = num_examples // batch_size
+  num_epochs = max(1, -(-num_updates // steps_per_epoch))
 
   def init(variables, key):
     return LearnerState(variables, tx.init(variables["params"]),
-                        jnp.zeros((), jnp.int32), key)
+                        jnp.zeros((), jnp.int32), key,
+                        epoch_orders(key, num_epochs, num_examples))
 
   def step(state: LearnerState, data: Dataset):
-    idx = batch_indices(state.key, state.step, num_examples, batch_size)
+    epoch, position = jnp.divmod(state.step, steps_per_epoch)
+    idx = jax.lax.dynamic_slice_in_dim(
+        state.orders[epoch % num_epochs], position * batch_size, batch_size)
     images, labels = data.train_images[idx], data.train_labels[idx]
     if augment is not None:
       # Two fold-ins: never the key of an epoch's permutation.
@@ -139,7 +168,7 @@ def train_on_batch(apply: ApplyFn, tx: optax.GradientTransformation,
               "params": optax.apply_updates(variables["params"], updates)}
   new_variables = jax.tree.map(jnp.where, trainable, proposed, variables)
   return LearnerState(new_variables, opt_state, state.step + 1,
-                      state.key), loss
+                      state.key, state.orders), loss
 
 
 def make_batch_learner(apply: ApplyFn, tx: optax.GradientTransformation,

@@ -1,4 +1,4 @@
-"""The kernel gradient of a stride-1 convolution as one Pallas kernel.
+"""The kernel gradient of a convolution as one Pallas kernel.
 
 Why: vmapped over runs whose kernels differ, XLA computes a convolution's
 kernel gradient as a grouped convolution, which GPUs run at 0.22 to 0.31 of
@@ -17,43 +17,63 @@ activations in place instead:
   `inputs[q + shift : ...]^T @ grad[q : ...]`: matrix products of
   contiguous slices, on the tensor cores, accumulated in float32.
 
-The grid is (groups of whole images, tap row, tap column); each program
-writes its group's partial sum of one tap, and the partial sums are added
-by XLA afterwards in a fixed order: no atomics, so it is deterministic.
-Vmapped over runs, `pallas_call` adds the run axis to the grid.
+The grid is (groups of whole images[, tap row, tap column]); each program
+writes its group's partial sums, of one tap or of all of them (`Tiling`),
+and the partial sums are added by XLA afterwards in a fixed order: no
+atomics, so it is deterministic. Vmapped over runs, `pallas_call` adds the
+run axis to the grid.
 
-The Triton lowering wants power-of-2 blocks of at least 16 for a matrix
+A strided convolution is first made a stride-1 one: space-to-depth turns
+stride `s` into `s x s` phases stacked as channels, and tap `(i, j)` of the
+strided kernel is tap `(i // s, j // s)` of phase `(i % s, j % s)`. The
+Triton lowering wants power-of-2 blocks of at least 16 for a matrix
 product, so other channel counts (an RGB stem's 3) are padded with zeros
-and the gradient cut back. Strided convolutions are not taken
-(`supported`) and keep another kernel gradient. Off GPUs the kernel runs
-in Pallas' interpreter (tests, CPU runs).
+and the gradient cut back. Off GPUs the kernel runs in Pallas'
+interpreter (tests, CPU runs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
+from jax.experimental.pallas import triton as pl_triton
 
-# Row blocks tried, largest first; the one that pads the rows least is used.
-_BLOCK_ROWS = (128, 64, 32)
-# Image rows (pixels) per program, at least: enough work per program to
-# hide its start, few enough that a run's images still make many programs.
-_ROWS_PER_PROGRAM = 2048
+
+@dataclasses.dataclass(frozen=True)
+class Tiling:
+  """How `kernel_grad` cuts its work; every tiling gives the same sums up to
+  float rounding, only the speed differs (tuned on an H200, BUILD_NOTES).
+
+  Attributes:
+    rows_per_program: image rows (pixels) per program, at least: enough
+      work to hide a program's start, few enough that a run's images still
+      make many programs.
+    block_rows: row blocks of the matrix products, tried in order; the one
+      that pads the rows least is used.
+    all_taps: one program sums every tap of its images, reading each block
+      of the output gradient once (more accumulators: for few channels);
+      else the taps are two more grid axes.
+    num_warps, num_stages: Triton's (None: Pallas' defaults).
+  """
+
+  rows_per_program: int = 2048
+  block_rows: tuple[int, ...] = (128, 64, 32)
+  all_taps: bool = False
+  num_warps: int | None = None
+  num_stages: int | None = None
+
+
+DEFAULT_TILING = Tiling()
 
 
 def _block_channels(n: int) -> int:
   """Channels as the kernel holds them: a power of 2, at least 16 (the
   Triton lowering's blocks and its smallest matrix product)."""
   return max(16, 1 << (n - 1).bit_length())
-
-
-def supported(window_strides) -> bool:
-  """Whether `kernel_grad` takes a convolution of `window_strides`: stride
-  1 (any channel counts: they are padded to a power of 2 from 16)."""
-  return tuple(window_strides) == (1, 1)
 
 
 def images_per_group(images: int, rows_per_image: int, min_rows: int) -> int:
@@ -64,49 +84,56 @@ def images_per_group(images: int, rows_per_image: int, min_rows: int) -> int:
       d * rows_per_image >= min_rows or d == images))
 
 
-def _block_rows(rows: int) -> int:
-  """The row block that pads `rows` least (ties: the larger block)."""
-  return min(_BLOCK_ROWS, key=lambda block: -(-rows // block) * block)
+def _block_rows(rows: int, candidates) -> int:
+  """The row block of `candidates` that pads `rows` least (ties: the
+  first)."""
+  return min(candidates, key=lambda block: -(-rows // block) * block)
 
 
-def _kernel(x_ref, g_ref, out_ref, *, images, blocks, block, width):
-  """One tap's gradient over one group of images: `x_ref` `[images, rows
-  + max shift, C]`, `g_ref` `[images, blocks x block, C']`, `out_ref`
-  `[C, C']`; the grid's last two axes are the tap's row and column."""
-  shift = pl.program_id(1) * width + pl.program_id(2)
+def _tap_sums(x_ref, g_ref, shifts, sums, *, images, blocks, block):
+  """`sums[t]` plus the sum, over the group's images and row blocks `q`, of
+  `x[q + shifts[t]]^T @ g[q]`; each output-gradient block is read once."""
 
-  def add_image(image, acc):
-    def add_block(index, acc):
+  def add_image(image, sums):
+    def add_block(index, sums):
       start = index * block
-      x = x_ref[image, pl.ds(start + shift, block), :]
       g = g_ref[image, pl.ds(start, block), :]
-      return acc + jax.lax.dot_general(
-          x, g, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
-    return jax.lax.fori_loop(0, blocks, add_block, acc)
+      return tuple(
+          total + jax.lax.dot_general(
+              x_ref[image, pl.ds(start + shift, block), :], g,
+              (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32)
+          for total, shift in zip(sums, shifts))
+    return jax.lax.fori_loop(0, blocks, add_block, sums)
 
-  out_ref[...] = jax.lax.fori_loop(
-      0, images, add_image, jnp.zeros(out_ref.shape, jnp.float32))
+  return jax.lax.fori_loop(0, images, add_image, sums)
 
 
-def kernel_grad(lhs, grad, kernel_shape, pads, interpret=None):
-  """The float32 gradient of a stride-1 HWIO kernel (module docstring).
+def _one_tap_kernel(x_ref, g_ref, out_ref, *, width, **loops):
+  """One tap's sum, `out_ref` `[C, C']`: the grid's last two axes are the
+  tap's row and column."""
+  shift = pl.program_id(1) * width + pl.program_id(2)
+  (out_ref[...],) = _tap_sums(
+      x_ref, g_ref, (shift,), (jnp.zeros(out_ref.shape, jnp.float32),),
+      **loops)
 
-  Args:
-    lhs: the convolution's NHWC input.
-    grad: the gradient of its NHWC output, `[N, out_h, out_w, C']`.
-    kernel_shape: `(kh, kw, C, C')` of a stride-1 convolution.
-    pads: explicit `((top, bottom), (left, right))` padding.
-    interpret: run in Pallas' interpreter; None: everywhere but on GPUs.
-  """
+
+def _all_taps_kernel(x_ref, g_ref, out_ref, *, shifts, **loops):
+  """Every tap's sum, `out_ref` `[taps, C, C']` (static shifts)."""
+  zero = jnp.zeros(out_ref.shape[1:], jnp.float32)
+  sums = _tap_sums(x_ref, g_ref, shifts, (zero,) * len(shifts), **loops)
+  for tap, total in enumerate(sums):
+    out_ref[tap] = total
+
+
+def _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret, tiling):
+  """The float32 gradient of a stride-1 HWIO kernel (module docstring)."""
   kh, kw, cin, cout = kernel_shape
-  if interpret is None:
-    interpret = jax.default_backend() != "gpu"
   padded_in, padded_out = _block_channels(cin), _block_channels(cout)
   x = jnp.pad(lhs, ((0, 0), *pads, (0, padded_in - cin)))
   images, height, width, _ = x.shape
   out_h, out_w = grad.shape[1:3]
   rows = out_h * width
-  block = _block_rows(rows)
+  block = _block_rows(rows, tiling.block_rows)
   blocks = -(-rows // block)
   max_shift = (kh - 1) * width + kw - 1
   x = x.reshape(images, height * width, padded_in)
@@ -116,20 +143,72 @@ def kernel_grad(lhs, grad, kernel_shape, pads, interpret=None):
               ((0, 0), (0, 0), (0, width - out_w), (0, padded_out - cout)))
   g = jnp.pad(g.reshape(images, rows, padded_out),
               ((0, 0), (0, blocks * block - rows), (0, 0)))
-  per_program = images_per_group(images, rows, _ROWS_PER_PROGRAM)
+  per_program = images_per_group(images, rows, tiling.rows_per_program)
   groups = images // per_program
+  loops = dict(images=per_program, blocks=blocks, block=block)
+  group_of = lambda group, *taps: (group, 0, 0)
+  if tiling.all_taps:
+    shifts = tuple(i * width + j for i in range(kh) for j in range(kw))
+    kernel = functools.partial(_all_taps_kernel, shifts=shifts, **loops)
+    grid = (groups,)
+    out_block = (None, kh * kw, padded_in, padded_out)
+    out_index = lambda group: (group, 0, 0, 0)
+  else:
+    kernel = functools.partial(_one_tap_kernel, width=width, **loops)
+    grid = (groups, kh, kw)
+    out_block = (None, None, padded_in, padded_out)
+    out_index = lambda group, i, j: (group, i * kw + j, 0, 0)
   partial = pl.pallas_call(
-      functools.partial(_kernel, images=per_program, blocks=blocks,
-                        block=block, width=width),
-      grid=(groups, kh, kw),
-      in_specs=[
-          pl.BlockSpec((per_program, x.shape[1], padded_in),
-                       lambda group, i, j: (group, 0, 0)),
-          pl.BlockSpec((per_program, g.shape[1], padded_out),
-                       lambda group, i, j: (group, 0, 0))],
-      out_specs=pl.BlockSpec((None, None, None, padded_in, padded_out),
-                             lambda group, i, j: (group, i, j, 0, 0)),
+      kernel, grid=grid,
+      in_specs=[pl.BlockSpec((per_program, x.shape[1], padded_in), group_of),
+                pl.BlockSpec((per_program, g.shape[1], padded_out),
+                             group_of)],
+      out_specs=pl.BlockSpec(out_block, out_index),
       out_shape=jax.ShapeDtypeStruct(
-          (groups, kh, kw, padded_in, padded_out), jnp.float32),
+          (groups, kh * kw, padded_in, padded_out), jnp.float32),
+      compiler_params=pl_triton.CompilerParams(
+          num_warps=tiling.num_warps, num_stages=tiling.num_stages),
       interpret=interpret)(x, g)
-  return partial.sum(0)[:, :, :cin, :cout]
+  return partial.sum(0)[:, :cin, :cout].reshape(kernel_shape)
+
+
+def kernel_grad(lhs, grad, kernel_shape, window_strides, pads,
+                interpret=None, tiling=DEFAULT_TILING):
+  """The float32 gradient of an HWIO kernel (module docstring).
+
+  Args:
+    lhs: the convolution's NHWC input.
+    grad: the gradient of its NHWC output, `[N, out_h, out_w, C']`.
+    kernel_shape: `(kh, kw, C, C')`.
+    window_strides: `(sh, sw)`.
+    pads: explicit `((top, bottom), (left, right))` padding.
+    interpret: run in Pallas' interpreter; None: everywhere but on GPUs.
+    tiling: how the work is cut (`Tiling`).
+  """
+  if interpret is None:
+    interpret = jax.default_backend() != "gpu"
+  kh, kw, cin, cout = kernel_shape
+  sh, sw = window_strides
+  if (sh, sw) == (1, 1):
+    return _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret,
+                                 tiling)
+  # Space-to-depth: phase (a, b) of the padded input holds pixels
+  # (sh * p + a, sw * q + b), so tap (i, j) reads phase (i % sh, j % sw) at
+  # offset (i // sh, j // sw): a stride-1 kernel of (taps_h, taps_w) taps
+  # over sh * sw * C channels, some of whose taps fall outside the kernel.
+  taps_h, taps_w = -(-kh // sh), -(-kw // sw)
+  out_h, out_w = grad.shape[1:3]
+  height, width = (out_h + taps_h - 1) * sh, (out_w + taps_w - 1) * sw
+  x = jnp.pad(lhs, ((0, 0), *pads, (0, 0)))[:, :height, :width]
+  x = jnp.pad(x, ((0, 0), (0, height - x.shape[1]), (0, width - x.shape[2]),
+                  (0, 0)))
+  images = x.shape[0]
+  x = x.reshape(images, height // sh, sh, width // sw, sw, cin)
+  x = x.transpose(0, 1, 3, 2, 4, 5).reshape(
+      images, height // sh, width // sw, sh * sw * cin)
+  phases = _stride_1_kernel_grad(
+      x, grad, (taps_h, taps_w, sh * sw * cin, cout), ((0, 0), (0, 0)),
+      interpret, tiling)
+  phases = phases.reshape(taps_h, taps_w, sh, sw, cin, cout)
+  return phases.transpose(0, 2, 1, 3, 4, 5).reshape(
+      taps_h * sh, taps_w * sw, cin, cout)[:kh, :kw]

@@ -186,7 +186,8 @@ def supervised_task(name: str, init: Any, apply: supervised.ApplyFn,
         f"batch ({recipe.batch_size}); raise the train fraction")
 
   def make_learner(tx, trainable):
-    return supervised.make_learner(apply, recipe.batch_size, dataset, tx,
+    return supervised.make_learner(apply, recipe.batch_size,
+                                   recipe.num_updates, dataset, tx,
                                    trainable, augment)
 
   def evaluate(variables, data, key):

@@ -96,15 +96,6 @@ def _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads):
   return partial.sum(0).reshape(kernel_shape)
 
 
-def _pallas_or_matmul_kernel_grad(lhs, grad, kernel_shape, window_strides,
-                                  pads):
-  """The Pallas kernel gradient where it applies (`pallas_conv.supported`:
-  stride 1), else the im2col one."""
-  if pallas_conv.supported(window_strides):
-    return pallas_conv.kernel_grad(lhs, grad, kernel_shape, pads)
-  return _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def _conv_own_kernel_grad(lhs, rhs, window_strides, pads, precision,
                           kernel_grad):
@@ -164,11 +155,11 @@ The patches exist only inside the backward pass.
 """
 
 conv_pallas_kernel_grad = _conv_with_kernel_grad(
-    _pallas_or_matmul_kernel_grad, "conv_pallas_kernel_grad")
+    pallas_conv.kernel_grad, "conv_pallas_kernel_grad")
 conv_pallas_kernel_grad.__doc__ = """\
 `lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is one Pallas
-kernel that reads the activations in place (`pallas_conv.kernel_grad`)
-where it applies, else the im2col matrix product; the forward pass and the
+kernel that reads the activations in place (`pallas_conv.kernel_grad`;
+strided convolutions through space-to-depth); the forward pass and the
 input gradient stay XLA's convolutions (why: `conv_matmul_kernel_grad`).
 """
 

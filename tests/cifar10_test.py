@@ -134,11 +134,13 @@ def test_kernel_gradient_as_matrix_product(kernel, stride, padding):
 @pytest.mark.parametrize("kernel, stride, padding, channels", [
     (3, 1, "SAME", (16, 32)), (1, 1, "SAME", (32, 16)),
     (3, 1, "VALID", (16, 16)), (3, 1, ((1, 1), (2, 0)), (16, 16)),
-    (3, 2, "SAME", (16, 32)), (3, 1, "SAME", (3, 16)),
+    (3, 2, "SAME", (16, 32)), (1, 2, "SAME", (16, 32)),
+    (3, 2, "VALID", (5, 16)), (3, 1, "SAME", (3, 16)),
     (3, 1, "VALID", (4, 20))])
 def test_pallas_kernel_gradient(kernel, stride, padding, channels):
-  # Stride 1 is the Pallas kernel (in its interpreter here; channel counts
-  # other than powers of 2 from 16 padded), strides the im2col product.
+  # The Pallas kernel (in its interpreter here) for every stride (strided:
+  # through space-to-depth) and channel count (other than powers of 2 from
+  # 16: padded).
   cin, cout = channels
   rng = np.random.default_rng(2)
   images = jnp.asarray(rng.normal(size=(2, 3, 7, 7, cin)), jnp.float32)
@@ -146,7 +148,25 @@ def test_pallas_kernel_gradient(kernel, stride, padding, channels):
                         jnp.float32)
   jaxpr = check_vmapped_gradients(resnet_layers.conv_pallas_kernel_grad,
                                   images, weights, stride, padding)
-  assert ("pallas_call" in jaxpr) == (stride == 1)
+  assert "pallas_call" in jaxpr
+
+
+@pytest.mark.parametrize("tiling", [
+    pallas_conv.Tiling(rows_per_program=1, block_rows=(16,)),
+    pallas_conv.Tiling(rows_per_program=10**6, all_taps=True),
+    pallas_conv.Tiling(block_rows=(64, 32), all_taps=True, num_warps=8)])
+def test_pallas_kernel_gradient_tilings(tiling):
+  # How the work is cut changes no sum: one image per program, all images
+  # in one program, every tap in one program; against XLA's gradient.
+  rng = np.random.default_rng(3)
+  images = jnp.asarray(rng.normal(size=(4, 9, 9, 16)), jnp.float32)
+  grad = jnp.asarray(rng.normal(size=(4, 9, 9, 32)), jnp.float32)
+  expected = jax.vjp(lambda w: xla_conv(images, w, (1, 1), "SAME", "highest"),
+                     jnp.zeros((3, 3, 16, 32)))[1](grad)[0]
+  with jax.default_matmul_precision("highest"):
+    got = pallas_conv.kernel_grad(images, grad, (3, 3, 16, 32), (1, 1),
+                                  ((1, 1), (1, 1)), tiling=tiling)
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_matmul_conv_switch_keeps_parameters_and_drops_convolutions():
@@ -213,10 +233,10 @@ def test_smoke_completion_run_and_the_pallas_kernel_gradient(tmp_path,
   assert (pallas.name, pallas.config) == (plain.name, plain.config)
   shutil.copytree(tmp_path / "xla" / "originals",
                   tmp_path / "pallas" / "originals")
-  traced = []  # The Pallas kernel, each time a program is traced with it.
-  kernel_grad = pallas_conv.kernel_grad
-  monkeypatch.setattr(pallas_conv, "kernel_grad",
-                      lambda *a, **k: traced.append(1) or kernel_grad(*a, **k))
+  traced = []  # Pallas kernels, each time a program is traced with one.
+  pallas_call = pallas_conv.pl.pallas_call
+  monkeypatch.setattr(pallas_conv.pl, "pallas_call",
+                      lambda *a, **k: traced.append(1) or pallas_call(*a, **k))
   second = sweep.run_sweep(sweep.SweepSettings(
       workdir=str(tmp_path / "pallas"),
       implementation=(("conv_kernel_grad", "pallas"),), **common),

@@ -1,0 +1,75 @@
+"""Where a vmapped supervised sweep spends an update: the task's own step,
+timed with parts of it swapped out.
+
+    python results/logs/scripts/step_probe.py --task=fashion_mnist/mlp --runs=64
+
+Builds `--runs` runs of the task's learner (every parameter trainable, the
+recipe's optimiser), vmapped, and times `--updates` updates in one
+`fori_loop` (best of 3, after a warm-up) for:
+- `as is`: the task's step;
+- `sgd`: the same with plain SGD instead of the recipe's optimiser (what
+  the optimiser's state costs).
+Prints milliseconds per update and examples per second.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import optax
+
+sys.path.insert(0, os.getcwd())
+from tasks import registry  # pylint: disable=g-import-not-at-top
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--task", default="fashion_mnist/mlp")
+  parser.add_argument("--runs", type=int, default=64)
+  parser.add_argument("--updates", type=int, default=200)
+  parser.add_argument("--data_dir", default=None)
+  parser.add_argument("--implementation", default="")
+  args = parser.parse_args()
+  implementation = dict(item.split("=") for item in
+                        args.implementation.split(",") if item)
+  task = registry.get_task(args.task, data_dir=args.data_dir,
+                           implementation=implementation)
+  recipe = task.recipe
+  keys = jax.random.split(jax.random.key(0), args.runs)
+  variables = jax.vmap(task.init)(keys)
+  trainable = jax.tree.map(lambda x: jnp.ones(x.shape[1:], bool), variables)
+  data = jax.device_put(task.data)
+  print(jax.devices(), os.environ.get("XLA_FLAGS", ""), args.task,
+        flush=True)
+
+  def timed(name, tx):
+    learner = task.make_learner(tx, trainable)
+    states = jax.vmap(learner.init)(variables, keys)
+
+    @jax.jit
+    def run(states, data):
+      return jax.lax.fori_loop(
+          0, args.updates,
+          lambda _, s: jax.vmap(learner.step, (0, None))(s, data)[0], states)
+
+    jax.block_until_ready(run(states, data))
+    best = float("inf")
+    for _ in range(3):
+      started = time.perf_counter()
+      jax.block_until_ready(run(states, data))
+      best = min(best, time.perf_counter() - started)
+    per_update = best / args.updates
+    print(f"{name}: {1e3 * per_update:.3f} ms per update, "
+          f"{args.runs * recipe.batch_size / per_update:,.0f} examples/s",
+          flush=True)
+
+  tx = recipe.optimizer(recipe.schedule)
+  timed("as is", tx)
+  timed("sgd", optax.sgd(recipe.schedule))
+
+
+if __name__ == "__main__":
+  main()
