@@ -25,7 +25,10 @@ whole call's rate is reported beside it); each time is the best of
   smaller than the big batch), the table says why and goes on; on a GPU it
   is compiled without deterministic ops (`BIG_JOB_OPTIONS`), whatever
   `XLA_FLAGS` says, since it is the hardware's limit and those ops cut a
-  big batch's convolutions by up to 35x (BUILD_NOTES);
+  big batch's convolutions by up to 35x (BUILD_NOTES); and it computes the
+  task's default way, without `--implementation`'s options, which are
+  there for batched runs (a Pallas kernel gradient made ResNet-20's big
+  job slower);
 - `sweep on N device(s)`, for each of `--device_counts`: the faster sweep
   spread over the first N devices (`completion.run_mesh`), with its scaling
   efficiency (throughput on N / (N/N0 x throughput on the first count N0)).
@@ -188,7 +191,7 @@ def measure_task(name: str, runs: int, updates: int,
     try:
       big = registry.get_task(
           big_job_name(name, scaled[0], runs * task.config[scaled[0]]),
-          data_dir=data_dir, implementation=implementation)
+          data_dir=data_dir)
     except InputError as e:  # E.g. a dataset smaller than the big batch.
       big_job_missing = f"not measured: {e}"
       print(f"{name}: big job: {big_job_missing}", flush=True)

@@ -46,7 +46,7 @@ from jax.experimental.pallas import triton as pl_triton
 @dataclasses.dataclass(frozen=True)
 class Tiling:
   """How `kernel_grad` cuts its work; every tiling gives the same sums up to
-  float rounding, only the speed differs (tuned on an H200, BUILD_NOTES).
+  float rounding, only the speed differs (`default_tiling`).
 
   Attributes:
     rows_per_program: image rows (pixels) per program, at least: enough
@@ -67,7 +67,16 @@ class Tiling:
   num_stages: int | None = None
 
 
-DEFAULT_TILING = Tiling()
+def default_tiling(taps: int, channels_in: int, channels_out: int) -> Tiling:
+  """The tiling for a kernel of `taps` taps and (padded) channel counts,
+  from a search on an H200 (`results/logs/scripts/pallas_tune.py`,
+  BUILD_NOTES 2026-12-02): every tap in one program while their float32
+  sums stay small (at most 9 x 32 x 32), 2 warps for at most 32 x 32
+  channels (4 above), 4 pipeline stages for 16 x 16 (3 above)."""
+  products = channels_in * channels_out
+  return Tiling(all_taps=1 < taps and taps * products <= 9 * 32 * 32,
+                num_warps=2 if products <= 32 * 32 else 4,
+                num_stages=4 if products <= 16 * 16 else 3)
 
 
 def _block_channels(n: int) -> int:
@@ -129,6 +138,7 @@ def _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret, tiling):
   """The float32 gradient of a stride-1 HWIO kernel (module docstring)."""
   kh, kw, cin, cout = kernel_shape
   padded_in, padded_out = _block_channels(cin), _block_channels(cout)
+  tiling = tiling or default_tiling(kh * kw, padded_in, padded_out)
   x = jnp.pad(lhs, ((0, 0), *pads, (0, padded_in - cin)))
   images, height, width, _ = x.shape
   out_h, out_w = grad.shape[1:3]
@@ -173,7 +183,7 @@ def _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret, tiling):
 
 
 def kernel_grad(lhs, grad, kernel_shape, window_strides, pads,
-                interpret=None, tiling=DEFAULT_TILING):
+                interpret=None, tiling=None):
   """The float32 gradient of an HWIO kernel (module docstring).
 
   Args:
@@ -183,7 +193,7 @@ def kernel_grad(lhs, grad, kernel_shape, window_strides, pads,
     window_strides: `(sh, sw)`.
     pads: explicit `((top, bottom), (left, right))` padding.
     interpret: run in Pallas' interpreter; None: everywhere but on GPUs.
-    tiling: how the work is cut (`Tiling`).
+    tiling: how the work is cut (`Tiling`); None: `default_tiling`.
   """
   if interpret is None:
     interpret = jax.default_backend() != "gpu"
