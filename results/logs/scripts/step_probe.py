@@ -9,7 +9,9 @@ recipe's optimiser), vmapped, and times `--updates` updates in one
 - `as is`: the task's step;
 - `sgd`: the same with plain SGD instead of the recipe's optimiser (what
   the optimiser's state costs).
-Prints milliseconds per update and examples per second.
+Prints milliseconds per update and examples per second. With
+`--trace_dir`, one more call of `as is` runs under `jax.profiler.trace`
+(read it with xprof's `hlo_stats` tool).
 """
 
 import argparse
@@ -32,6 +34,8 @@ def main():
   parser.add_argument("--updates", type=int, default=200)
   parser.add_argument("--data_dir", default=None)
   parser.add_argument("--implementation", default="")
+  parser.add_argument("--trace_dir", default=None)
+  parser.add_argument("--variants", default="as is,sgd")
   args = parser.parse_args()
   implementation = dict(item.split("=") for item in
                         args.implementation.split(",") if item)
@@ -45,7 +49,7 @@ def main():
   print(jax.devices(), os.environ.get("XLA_FLAGS", ""), args.task,
         flush=True)
 
-  def timed(name, tx):
+  def timed(name, tx, trace_dir=None):
     learner = task.make_learner(tx, trainable)
     states = jax.vmap(learner.init)(variables, keys)
 
@@ -61,14 +65,19 @@ def main():
       started = time.perf_counter()
       jax.block_until_ready(run(states, data))
       best = min(best, time.perf_counter() - started)
+    if trace_dir:
+      with jax.profiler.trace(trace_dir):
+        jax.block_until_ready(run(states, data))
     per_update = best / args.updates
     print(f"{name}: {1e3 * per_update:.3f} ms per update, "
           f"{args.runs * recipe.batch_size / per_update:,.0f} examples/s",
           flush=True)
 
-  tx = recipe.optimizer(recipe.schedule)
-  timed("as is", tx)
-  timed("sgd", optax.sgd(recipe.schedule))
+  variants = args.variants.split(",")
+  if "as is" in variants:
+    timed("as is", recipe.optimizer(recipe.schedule), args.trace_dir)
+  if "sgd" in variants:
+    timed("sgd", optax.sgd(recipe.schedule))
 
 
 if __name__ == "__main__":
