@@ -1,4 +1,4 @@
-"""The kernel gradient of a convolution as one Pallas kernel.
+"""The kernel gradient of a stride-1 convolution as one Pallas kernel.
 
 Why: vmapped over runs whose kernels differ, XLA computes a convolution's
 kernel gradient as a grouped convolution, which GPUs run at 0.22 to 0.31 of
@@ -23,13 +23,11 @@ and the partial sums are added by XLA afterwards in a fixed order: no
 atomics, so it is deterministic. Vmapped over runs, `pallas_call` adds the
 run axis to the grid.
 
-A strided convolution is first made a stride-1 one: space-to-depth turns
-stride `s` into `s x s` phases stacked as channels, and tap `(i, j)` of the
-strided kernel is tap `(i // s, j // s)` of phase `(i % s, j % s)`. The
-Triton lowering wants power-of-2 blocks of at least 16 for a matrix
-product, so other channel counts (an RGB stem's 3) are padded with zeros
-and the gradient cut back. Off GPUs the kernel runs in Pallas'
-interpreter (tests, CPU runs).
+Strided convolutions are not taken: they are made stride-1 ones first
+(`resnet_layers.space_to_depth`). The Triton lowering wants power-of-2
+blocks of at least 16 for a matrix product, so other channel counts (an
+RGB stem's 3) are padded with zeros and the gradient cut back. Off GPUs
+the kernel runs in Pallas' interpreter (tests, CPU runs).
 """
 
 from __future__ import annotations
@@ -184,41 +182,26 @@ def _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret, tiling):
 
 def kernel_grad(lhs, grad, kernel_shape, window_strides, pads,
                 interpret=None, tiling=None):
-  """The float32 gradient of an HWIO kernel (module docstring).
+  """The float32 gradient of a stride-1 HWIO kernel (module docstring).
 
   Args:
     lhs: the convolution's NHWC input.
     grad: the gradient of its NHWC output, `[N, out_h, out_w, C']`.
     kernel_shape: `(kh, kw, C, C')`.
-    window_strides: `(sh, sw)`.
+    window_strides: `(1, 1)`; a strided convolution is first made a stride-1
+      one (`resnet_layers.space_to_depth`).
     pads: explicit `((top, bottom), (left, right))` padding.
     interpret: run in Pallas' interpreter; None: everywhere but on GPUs.
     tiling: how the work is cut (`Tiling`); None: `default_tiling`.
+
+  Raises:
+    ValueError: strides other than 1.
   """
+  if tuple(window_strides) != (1, 1):
+    raise ValueError(f"pallas_conv.kernel_grad takes stride 1, got "
+                     f"{tuple(window_strides)}: make the convolution a "
+                     "stride-1 one first (resnet_layers.space_to_depth)")
   if interpret is None:
     interpret = jax.default_backend() != "gpu"
-  kh, kw, cin, cout = kernel_shape
-  sh, sw = window_strides
-  if (sh, sw) == (1, 1):
-    return _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret,
-                                 tiling)
-  # Space-to-depth: phase (a, b) of the padded input holds pixels
-  # (sh * p + a, sw * q + b), so tap (i, j) reads phase (i % sh, j % sw) at
-  # offset (i // sh, j // sw): a stride-1 kernel of (taps_h, taps_w) taps
-  # over sh * sw * C channels, some of whose taps fall outside the kernel.
-  taps_h, taps_w = -(-kh // sh), -(-kw // sw)
-  out_h, out_w = grad.shape[1:3]
-  height, width = (out_h + taps_h - 1) * sh, (out_w + taps_w - 1) * sw
-  x = jnp.pad(lhs, ((0, 0), *pads, (0, 0)))[:, :height, :width]
-  x = jnp.pad(x, ((0, 0), (0, height - x.shape[1]), (0, width - x.shape[2]),
-                  (0, 0)))
-  images = x.shape[0]
-  x = x.reshape(images, height // sh, sh, width // sw, sw, cin)
-  x = x.transpose(0, 1, 3, 2, 4, 5).reshape(
-      images, height // sh, width // sw, sh * sw * cin)
-  phases = _stride_1_kernel_grad(
-      x, grad, (taps_h, taps_w, sh * sw * cin, cout), ((0, 0), (0, 0)),
-      interpret, tiling)
-  phases = phases.reshape(taps_h, taps_w, sh, sw, cin, cout)
-  return phases.transpose(0, 2, 1, 3, 4, 5).reshape(
-      taps_h * sh, taps_w * sw, cin, cout)[:kh, :kw]
+  return _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret,
+                               tiling)

@@ -123,10 +123,51 @@ _conv_own_kernel_grad.defvjp(_conv_own_kernel_grad_fwd,
                              _conv_own_kernel_grad_bwd)
 
 
-def _conv_with_kernel_grad(kernel_grad, name):
+def space_to_depth(lhs, rhs, window_strides, pads):
+  """A strided convolution's operands as those of a stride-1 one, VALID.
+
+  Phase `(a, b)` of the padded images holds pixels `(sh * p + a, sw * q +
+  b)`; the phases are stacked as channels (order: phase row, phase column,
+  channel), so kernel tap `(i, j)` becomes tap `(i // sh, j // sw)` of
+  phase `(i % sh, j % sw)`: a kernel of `ceil(kh / sh) x ceil(kw / sw)`
+  taps over `sh * sw * C` channels, zero where a tap falls outside the
+  original kernel. The products and sums are the convolution's own; only
+  their order differs.
+
+  Why: vmapped over runs, a strided convolution is a grouped strided
+  convolution, and cuDNN surrounds it with layout transforms that took a
+  fifth of a ResNet-20 sweep's time on an H200 (BUILD_NOTES 2026-12-02);
+  stride 1 has fast grouped kernels.
+
+  Returns:
+    `(lhs, rhs)` of the stride-1 VALID convolution with the same output.
+  """
+  kh, kw, cin, cout = rhs.shape
+  sh, sw = window_strides
+  taps_h, taps_w = -(-kh // sh), -(-kw // sw)
+  out_h = (lhs.shape[1] + sum(pads[0]) - kh) // sh + 1
+  out_w = (lhs.shape[2] + sum(pads[1]) - kw) // sw + 1
+  height, width = (out_h + taps_h - 1) * sh, (out_w + taps_w - 1) * sw
+  x = jnp.pad(lhs, ((0, 0), *pads, (0, 0)))[:, :height, :width]
+  x = jnp.pad(x, ((0, 0), (0, height - x.shape[1]), (0, width - x.shape[2]),
+                  (0, 0)))
+  images = x.shape[0]
+  x = x.reshape(images, height // sh, sh, width // sw, sw, cin).transpose(
+      0, 1, 3, 2, 4, 5).reshape(images, height // sh, width // sw,
+                                sh * sw * cin)
+  w = jnp.pad(rhs, ((0, taps_h * sh - kh), (0, taps_w * sw - kw), (0, 0),
+                    (0, 0)))
+  w = w.reshape(taps_h, sh, taps_w, sw, cin, cout).transpose(
+      0, 2, 1, 3, 4, 5).reshape(taps_h, taps_w, sh * sw * cin, cout)
+  return x, w
+
+
+def _conv_with_kernel_grad(kernel_grad, name, strided_as_stride_1=False):
   """`lax.conv_general_dilated` (NHWC, HWIO) whose forward pass and input
   gradient are XLA's convolutions and whose kernel gradient is
-  `kernel_grad(lhs, grad, kernel_shape, window_strides, pads)`."""
+  `kernel_grad(lhs, grad, kernel_shape, window_strides, pads)`; with
+  `strided_as_stride_1`, a strided convolution is computed as a stride-1
+  one (`space_to_depth`) and `kernel_grad` sees stride 1 only."""
 
   def conv(lhs, rhs, window_strides, padding, lhs_dilation=None,
            rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
@@ -134,6 +175,9 @@ def _conv_with_kernel_grad(kernel_grad, name):
     del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
     _check_plain(lhs_dilation, rhs_dilation, feature_group_count, name)
     pads = _pads(padding, lhs.shape[1:3], rhs.shape[:2], window_strides)
+    if strided_as_stride_1 and tuple(window_strides) != (1, 1):
+      lhs, rhs = space_to_depth(lhs, rhs, window_strides, pads)
+      window_strides, pads = (1, 1), ((0, 0), (0, 0))
     return _conv_own_kernel_grad(lhs, rhs, tuple(window_strides), pads,
                                  precision, kernel_grad)
 
@@ -155,12 +199,14 @@ The patches exist only inside the backward pass.
 """
 
 conv_pallas_kernel_grad = _conv_with_kernel_grad(
-    pallas_conv.kernel_grad, "conv_pallas_kernel_grad")
+    pallas_conv.kernel_grad, "conv_pallas_kernel_grad",
+    strided_as_stride_1=True)
 conv_pallas_kernel_grad.__doc__ = """\
 `lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is one Pallas
-kernel that reads the activations in place (`pallas_conv.kernel_grad`;
-strided convolutions through space-to-depth); the forward pass and the
-input gradient stay XLA's convolutions (why: `conv_matmul_kernel_grad`).
+kernel that reads the activations in place (`pallas_conv.kernel_grad`); the
+forward pass and the input gradient stay XLA's convolutions (why:
+`conv_matmul_kernel_grad`). Strided convolutions are computed as stride-1
+ones (`space_to_depth`): the form a vmapped sweep runs fast.
 """
 
 # The `conv_kernel_grad` implementation option of the tasks whose networks

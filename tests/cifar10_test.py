@@ -97,15 +97,17 @@ def conv_loss(conv, stride, padding):
 
 
 def check_vmapped_gradients(conv, images, weights, stride, padding) -> str:
-  """Vmapped over runs, as in a sweep: `conv`'s gradients are XLA's.
-  Returns the jaxpr of its vmapped kernel gradient."""
+  """Vmapped over runs, as in a sweep: `conv`'s gradients are XLA's, up to
+  float32 sums in another order (a strided convolution computed over
+  space-to-depth phases). Returns the jaxpr of its vmapped kernel
+  gradient."""
   expected = jax.vmap(jax.grad(conv_loss(xla_conv, stride, padding),
                                (0, 1)))(images, weights)
   with jax.default_matmul_precision("highest"):
     got = jax.vmap(jax.grad(conv_loss(conv, stride, padding), (0, 1)))(
         images, weights)
-  np.testing.assert_allclose(got[0], expected[0], atol=1e-5)
-  np.testing.assert_allclose(got[1], expected[1], rtol=1e-5, atol=1e-4)
+  for got_grad, expected_grad in zip(got, expected):
+    np.testing.assert_allclose(got_grad, expected_grad, rtol=1e-5, atol=1e-4)
   return str(jax.make_jaxpr(jax.vmap(jax.grad(
       conv_loss(conv, stride, padding), 1)))(images, weights))
 
@@ -138,8 +140,9 @@ def test_kernel_gradient_as_matrix_product(kernel, stride, padding):
     (3, 2, "VALID", (5, 16)), (3, 1, "SAME", (3, 16)),
     (3, 1, "VALID", (4, 20))])
 def test_pallas_kernel_gradient(kernel, stride, padding, channels):
-  # The Pallas kernel (in its interpreter here) for every stride (strided:
-  # through space-to-depth) and channel count (other than powers of 2 from
+  # The Pallas kernel (in its interpreter here) for every stride (strided
+  # convolutions, forward pass included, as stride-1 ones over
+  # space-to-depth phases) and channel count (other than powers of 2 from
   # 16: padded).
   cin, cout = channels
   rng = np.random.default_rng(2)
@@ -167,6 +170,9 @@ def test_pallas_kernel_gradient_tilings(tiling):
     got = pallas_conv.kernel_grad(images, grad, (3, 3, 16, 32), (1, 1),
                                   ((1, 1), (1, 1)), tiling=tiling)
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+  with pytest.raises(ValueError, match="takes stride 1"):
+    pallas_conv.kernel_grad(images, grad[:, ::2, ::2], (3, 3, 16, 32), (2, 2),
+                            ((1, 1), (1, 1)), tiling=tiling)
 
 
 def test_matmul_conv_switch_keeps_parameters_and_drops_convolutions():

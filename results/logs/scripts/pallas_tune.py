@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.getcwd())
-from tasks import pallas_conv  # pylint: disable=g-import-not-at-top
+from tasks import pallas_conv, resnet_layers  # pylint: disable=g-import-not-at-top
 
 # (name, size, in channels, out channels, kernel, stride, count in ResNet-20)
 SHAPES = (("stem", 32, 3, 16, 3, 1, 1), ("stage1", 32, 16, 16, 3, 1, 6),
@@ -79,9 +79,17 @@ def main():
           x, w, (s, s), pads, dimension_numbers=("NHWC", "HWIO", "NHWC"))
       return jax.vjp(conv, w)[1](g)[0]
 
+    # Strided: the stride-1 kernel over space-to-depth phases, as
+    # `resnet_layers.conv_pallas_kernel_grad` computes it.
+    xs_1, w_1 = jax.vmap(lambda x: resnet_layers.space_to_depth(
+        x, w, (s, s), pads), out_axes=(0, None))(xs)
+    pads_1 = ((0, 0), (0, 0)) if s != 1 else pads
+    if s == 1:
+      xs_1, w_1 = xs, w
+
     def pallas(tiling):
       return jax.vmap(lambda x, g: pallas_conv.kernel_grad(
-          x, g, w.shape, (s, s), pads, tiling=tiling))
+          x, g, w_1.shape, (1, 1), pads_1, tiling=tiling))
 
     rate = lambda t: r * b / t
     times = {
@@ -90,15 +98,15 @@ def main():
                        gs.reshape(r * b, out, out, cout),
                        options=NO_DETERMINISM if gpu else None)}
     best = pallas_conv.Tiling()
-    times["pallas chosen"] = seconds(pallas(None), xs, gs)  # default_tiling
-    times["pallas Tiling()"] = best_time = seconds(pallas(best), xs, gs)
+    times["pallas chosen"] = seconds(pallas(None), xs_1, gs)
+    times["pallas Tiling()"] = best_time = seconds(pallas(best), xs_1, gs)
     for field, values in SEARCH.items():
       for value in values:
         tiling = dataclasses.replace(best, **{field: value})
         if tiling == best:
           continue
         try:
-          t = seconds(pallas(tiling), xs, gs)
+          t = seconds(pallas(tiling), xs_1, gs)
         except Exception as e:  # pylint: disable=broad-except
           print(f"  {name} {tiling}: failed: {str(e).splitlines()[0][:200]}")
           continue
@@ -107,7 +115,12 @@ def main():
           best, best_time = tiling, t
     times["pallas best"] = best_time
     expected = jax.vmap(xla)(xs, gs).astype(jnp.float32)
-    got = pallas(best)(xs, gs)
+    got = pallas(best)(xs_1, gs)
+    if s != 1:  # Back from phases to the strided kernel's taps.
+      th, tw = w_1.shape[:2]
+      got = got.reshape(r, th, tw, s, s, cin, cout).transpose(
+          0, 1, 3, 2, 4, 5, 6).reshape(r, th * s, tw * s, cin, cout)[
+              :, :k, :k]
     error = float(jnp.max(jnp.abs(got - expected)))
     print(f"{name} {hw}x{hw} {cin}->{cout} k{k} s{s} (x{count}): "
           + ", ".join(f"{key} {rate(t):,.0f}" for key, t in times.items())
