@@ -310,6 +310,23 @@ def inside(value: float, band: Sequence[float]) -> bool:
   return lo - slack <= value <= hi + slack
 
 
+# The x86-64 instruction set XLA:CPU compiles reference runs for. Its code
+# follows the machine's vector width (AVX2 or AVX-512), the rounding of
+# the sums with it, and a trajectory of training with the rounding; so a
+# reference refreshed on one CPU failed its check on another with the same
+# versions (BUILD_NOTES 2026-12-02). Pinned, every x86-64 machine with
+# AVX2 compiles the same code. Other machines (ARM) fall back on the bands.
+CPU_ISA = "AVX2"
+
+
+def pin_cpu_isa() -> None:
+  """Adds `--xla_cpu_max_isa=CPU_ISA` to `XLA_FLAGS` (before JAX starts its
+  backends, which read them once); a user's own setting wins."""
+  flags = os.environ.get("XLA_FLAGS", "")
+  if "--xla_cpu_max_isa" not in flags:
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_max_isa={CPU_ISA}".strip()
+
+
 def environment() -> dict[str, str]:
   """The versions and machine that a reference's numbers depend on."""
   import flax  # pylint: disable=g-import-not-at-top
@@ -320,7 +337,8 @@ def environment() -> dict[str, str]:
   return {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
           "flax": flax.__version__, "optax": optax.__version__,
           "python": platform.python_version(), "platform": device.platform,
-          "device_kind": device.device_kind, "machine": platform.machine()}
+          "device_kind": device.device_kind, "machine": platform.machine(),
+          "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
 def environment_notes(reference: dict[str, Any],
@@ -536,6 +554,7 @@ def main(argv):
   if len(argv) > 1:
     raise InputError(f"unexpected argument(s): {' '.join(argv[1:])}")
   values = flags.FLAGS
+  pin_cpu_isa()
   if values.check == values.refresh:
     raise InputError("give exactly one of --check and --refresh")
   if values.refresh:
