@@ -53,12 +53,14 @@ def parts(f):
           "d kernel": jax.grad(loss, argnums=1)}
 
 
-def bench(f, *args, calls=20):
-  f = jax.jit(f)
-  jax.block_until_ready(f(*args))
+def bench(f, *args, calls=20, options=None):
+  """Seconds per call of `f(*args)`, compiled with XLA `options`, after a
+  warm-up call."""
+  compiled = jax.jit(f).lower(*args).compile(compiler_options=options)
+  jax.block_until_ready(compiled(*args))
   started = time.perf_counter()
   for _ in range(calls):
-    out = f(*args)
+    out = compiled(*args)
   jax.block_until_ready(out)
   return (time.perf_counter() - started) / calls
 

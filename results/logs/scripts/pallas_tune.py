@@ -17,14 +17,15 @@ gradients' time per image summed over ResNet-20's convolutions.
 
 import argparse
 import dataclasses
+import functools
 import os
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.getcwd())
+import conv_probe  # pylint: disable=g-import-not-at-top (this folder)
 from tasks import pallas_conv, resnet_layers  # pylint: disable=g-import-not-at-top
 
 # (name, size, in channels, out channels, kernel, stride, count in ResNet-20)
@@ -42,14 +43,7 @@ SEARCH = {"all_taps": (False, True),
 NO_DETERMINISM = {"xla_gpu_deterministic_ops": False}
 
 
-def seconds(f, *args, calls=10, options=None):
-  compiled = jax.jit(f).lower(*args).compile(compiler_options=options)
-  jax.block_until_ready(compiled(*args))
-  started = time.perf_counter()
-  for _ in range(calls):
-    out = compiled(*args)
-  jax.block_until_ready(out)
-  return (time.perf_counter() - started) / calls
+seconds = functools.partial(conv_probe.bench, calls=10)
 
 
 def main():
