@@ -311,11 +311,13 @@ def inside(value: float, band: Sequence[float]) -> bool:
 
 
 # The x86-64 instruction set XLA:CPU compiles reference runs for. Its code
-# follows the machine's vector width (AVX2 or AVX-512), the rounding of
-# the sums with it, and a trajectory of training with the rounding; so a
-# reference refreshed on one CPU failed its check on another with the same
-# versions (BUILD_NOTES 2026-12-02). Pinned, every x86-64 machine with
-# AVX2 compiles the same code. Other machines (ARM) fall back on the bands.
+# follows the machine's instruction set (AVX, AVX2, AVX-512), the rounding
+# of the sums with it, and a trajectory of training with the rounding; so
+# references refreshed on one CPU failed their check on an AVX2-only one
+# with the same versions (BUILD_NOTES 2026-12-02). Pinned, x86-64 machines
+# with AVX2 or more compile for the same instructions (shown here only on
+# the AVX2 machine: the pin, not the machine, decides the numbers). Other
+# machines (ARM) fall back on the bands.
 CPU_ISA = "AVX2"
 
 
