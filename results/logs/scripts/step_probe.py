@@ -6,7 +6,7 @@ timed with parts of it swapped out.
 Builds `--runs` runs of the task's learner (every parameter trainable, the
 recipe's optimiser), vmapped, and times `--updates` updates in one
 `fori_loop` (best of 3, after a warm-up) for:
-- `as is`: the task's step;
+- `as_is` (printed "as is"): the task's step;
 - `sgd`: the same with plain SGD instead of the recipe's optimiser (what
   the optimiser's state costs).
 Prints milliseconds per update and examples per second. With
@@ -35,7 +35,7 @@ def main():
   parser.add_argument("--data_dir", default=None)
   parser.add_argument("--implementation", default="")
   parser.add_argument("--trace_dir", default=None)
-  parser.add_argument("--variants", default="as is,sgd")
+  parser.add_argument("--variants", default="as_is,sgd")
   args = parser.parse_args()
   implementation = dict(item.split("=") for item in
                         args.implementation.split(",") if item)
@@ -74,7 +74,7 @@ def main():
           flush=True)
 
   variants = args.variants.split(",")
-  if "as is" in variants:
+  if "as_is" in variants:
     timed("as is", recipe.optimizer(recipe.schedule), args.trace_dir)
   if "sgd" in variants:
     timed("sgd", optax.sgd(recipe.schedule))
