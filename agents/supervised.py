@@ -59,8 +59,15 @@ def batch_indices(key: jax.Array, step: jax.Array, num_examples: int,
   """
   steps_per_epoch = num_examples // batch_size
   epoch, position = jnp.divmod(step, steps_per_epoch)
-  order = jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
+  order = _epoch_order(key, epoch, num_examples)
   return jax.lax.dynamic_slice_in_dim(order, position * batch_size, batch_size)
+
+
+def _epoch_order(key: jax.Array, epoch: jax.Array,
+                 num_examples: int) -> jax.Array:
+  """Epoch `epoch`'s order of the training examples: the one definition
+  behind `batch_indices` and `epoch_orders`."""
+  return jax.random.permutation(jax.random.fold_in(key, epoch), num_examples)
 
 
 def epoch_orders(key: jax.Array, num_epochs: int,
@@ -72,8 +79,8 @@ def epoch_orders(key: jax.Array, num_epochs: int,
   update (`batch_indices`), it cost a vmapped MLP sweep most of its time
   (BUILD_NOTES, 2026-12-02).
   """
-  return jax.vmap(lambda epoch: jax.random.permutation(
-      jax.random.fold_in(key, epoch), num_examples))(jnp.arange(num_epochs))
+  return jax.vmap(lambda epoch: _epoch_order(key, epoch, num_examples))(
+      jnp.arange(num_epochs))
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array,

@@ -132,8 +132,29 @@ def _all_taps_kernel(x_ref, g_ref, out_ref, *, shifts, **loops):
     out_ref[tap] = total
 
 
-def _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret, tiling):
-  """The float32 gradient of a stride-1 HWIO kernel (module docstring)."""
+def kernel_grad(lhs, grad, kernel_shape, window_strides, pads,
+                interpret=None, tiling=None):
+  """The float32 gradient of a stride-1 HWIO kernel (module docstring).
+
+  Args:
+    lhs: the convolution's NHWC input.
+    grad: the gradient of its NHWC output, `[N, out_h, out_w, C']`.
+    kernel_shape: `(kh, kw, C, C')`.
+    window_strides: `(1, 1)`; a strided convolution is first made a stride-1
+      one (`resnet_layers.space_to_depth`).
+    pads: explicit `((top, bottom), (left, right))` padding.
+    interpret: run in Pallas' interpreter; None: everywhere but on GPUs.
+    tiling: how the work is cut (`Tiling`); None: `default_tiling`.
+
+  Raises:
+    ValueError: strides other than 1.
+  """
+  if tuple(window_strides) != (1, 1):
+    raise ValueError(f"pallas_conv.kernel_grad takes stride 1, got "
+                     f"{tuple(window_strides)}: make the convolution a "
+                     "stride-1 one first (resnet_layers.space_to_depth)")
+  if interpret is None:
+    interpret = jax.default_backend() != "gpu"
   kh, kw, cin, cout = kernel_shape
   padded_in, padded_out = _block_channels(cin), _block_channels(cout)
   tiling = tiling or default_tiling(kh * kw, padded_in, padded_out)
@@ -178,30 +199,3 @@ def _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret, tiling):
           num_warps=tiling.num_warps, num_stages=tiling.num_stages),
       interpret=interpret)(x, g)
   return partial.sum(0)[:, :cin, :cout].reshape(kernel_shape)
-
-
-def kernel_grad(lhs, grad, kernel_shape, window_strides, pads,
-                interpret=None, tiling=None):
-  """The float32 gradient of a stride-1 HWIO kernel (module docstring).
-
-  Args:
-    lhs: the convolution's NHWC input.
-    grad: the gradient of its NHWC output, `[N, out_h, out_w, C']`.
-    kernel_shape: `(kh, kw, C, C')`.
-    window_strides: `(1, 1)`; a strided convolution is first made a stride-1
-      one (`resnet_layers.space_to_depth`).
-    pads: explicit `((top, bottom), (left, right))` padding.
-    interpret: run in Pallas' interpreter; None: everywhere but on GPUs.
-    tiling: how the work is cut (`Tiling`); None: `default_tiling`.
-
-  Raises:
-    ValueError: strides other than 1.
-  """
-  if tuple(window_strides) != (1, 1):
-    raise ValueError(f"pallas_conv.kernel_grad takes stride 1, got "
-                     f"{tuple(window_strides)}: make the convolution a "
-                     "stride-1 one first (resnet_layers.space_to_depth)")
-  if interpret is None:
-    interpret = jax.default_backend() != "gpu"
-  return _stride_1_kernel_grad(lhs, grad, kernel_shape, pads, interpret,
-                               tiling)
