@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tasks import resnet_layers
+
 TORSOS = ("mlp", "minatar", "impala")
 _SQRT2 = float(np.sqrt(2.0))
 IMPALA_CHANNELS = (16, 32, 32)
@@ -47,7 +49,8 @@ CONV_INITS = {
 
 def _conv(channels: int, name: str, init: str) -> nn.Conv:
   return nn.Conv(channels, (3, 3), padding="SAME", name=name,
-                 kernel_init=CONV_INITS[init])
+                 kernel_init=CONV_INITS[init],
+                 conv_general_dilated=resnet_layers.conv_general_dilated)
 
 
 class ResidualBlock(nn.Module):
@@ -85,7 +88,8 @@ class Torso(nn.Module):
   hidden: Sequence[int]
   conv_init: str = "orthogonal"
   layer_norm: bool = False
-  conv: Any = None  # The MinAtar torso's convolution function (None: XLA's).
+  # The MinAtar torso's convolution function (resnet_layers.KERNEL_GRAD_CONVS).
+  conv: Any = resnet_layers.conv_general_dilated
 
   @nn.compact
   def __call__(self, x):

@@ -132,11 +132,11 @@ def build(name: str, config: ml_collections.ConfigDict,
   num_actions = env.action_space(env_params).n
   observation_shape = env.observation_space(env_params).shape
   conv = resnet_layers.KERNEL_GRAD_CONVS[conv_kernel_grad]
-  if conv is not None and (config.framework, config.torso) != ("flax",
-                                                              "minatar"):
+  if conv_kernel_grad != "xla" and (config.framework,
+                                    config.torso) != ("flax", "minatar"):
     raise spec.InputError(f"{name}: conv_kernel_grad applies to the flax "
                           "MinAtar torso only")
-  network_options = {"conv": conv} if conv is not None else {}
+  network_options = {"conv": conv} if conv_kernel_grad != "xla" else {}
   init, apply = actor_critic.FRAMEWORKS[config.framework](
       num_actions, config.torso, tuple(config.hidden), config.shared_torso,
       observation_shape, **network_options)

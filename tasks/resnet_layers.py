@@ -96,6 +96,68 @@ def _kernel_grad_as_matmul(lhs, grad, kernel_shape, window_strides, pads):
   return partial.sum(0).reshape(kernel_shape)
 
 
+def _spatial_pads(sizes, kernel_hw, out_hw, window_strides, pads, own):
+  """Per spatial dimension, `own(size, k, s, lo, out)` -> a `(lo, hi)`."""
+  return tuple(own(size, k, s, lo, out) for size, k, s, (lo, _), out in zip(
+      sizes, kernel_hw, window_strides, pads, out_hw))
+
+
+def _input_grad_canonical(grad, rhs, lhs_shape, window_strides, pads,
+                          precision):
+  """The input gradient as the transposed convolution in XLA:CPU's canonical
+  form (NHWC, HWIO): the output gradient dilated by the stride, convolved
+  with the kernel turned 180 degrees, its channel axes swapped."""
+  def pad(size, k, stride, lo, out):
+    before = k - lo - 1
+    return before, size + k - 1 - ((out - 1) * stride + 1) - before
+  padding = _spatial_pads(lhs_shape[1:3], rhs.shape[:2], grad.shape[1:3],
+                          window_strides, pads, pad)
+  return jax.lax.conv_general_dilated(
+      grad, rhs[::-1, ::-1].transpose(0, 1, 3, 2), (1, 1), padding,
+      lhs_dilation=window_strides, precision=precision,
+      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _kernel_grad_canonical(lhs, grad, kernel_shape, window_strides, pads,
+                           precision=None):
+  """The kernel gradient as a convolution in XLA:CPU's canonical form: input
+  channels as the batch, images as the contracted features, the output
+  gradient (dilated by the stride) as the kernel."""
+  def pad(size, k, stride, lo, out):
+    return lo, k + (out - 1) * stride - size - lo
+  padding = _spatial_pads(lhs.shape[1:3], kernel_shape[:2], grad.shape[1:3],
+                          window_strides, pads, pad)
+  return jax.lax.conv_general_dilated(
+      lhs.transpose(3, 1, 2, 0), grad.transpose(1, 2, 0, 3), (1, 1),
+      padding, rhs_dilation=window_strides, precision=precision,
+      dimension_numbers=("NHWC", "HWIO", "NHWC")).transpose(1, 2, 0, 3)
+
+
+def _input_grad(grad, rhs, lhs_shape, window_strides, pads, precision):
+  """XLA's input gradient; on CPU in canonical form (`conv_general_dilated`
+  says why)."""
+  def xla(grad, rhs):
+    _, vjp = jax.vjp(lambda x: _xla_conv(x, rhs, window_strides, pads,
+                                         precision),
+                     jnp.zeros(lhs_shape, grad.dtype))
+    return vjp(grad)[0]
+  return jax.lax.platform_dependent(
+      grad, rhs, cpu=lambda g, w: _input_grad_canonical(
+          g, w, lhs_shape, window_strides, pads, precision), default=xla)
+
+
+def _kernel_grad_xla(lhs, grad, kernel_shape, window_strides, pads):
+  """XLA's kernel gradient; on CPU in canonical form (`conv_general_dilated`
+  says why)."""
+  def xla(lhs, grad):
+    _, vjp = jax.vjp(lambda w: _xla_conv(lhs, w, window_strides, pads, None),
+                     jnp.zeros(kernel_shape, lhs.dtype))
+    return vjp(grad)[0]
+  return jax.lax.platform_dependent(
+      lhs, grad, cpu=lambda x, g: _kernel_grad_canonical(
+          x, g, kernel_shape, window_strides, pads), default=xla)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def _conv_own_kernel_grad(lhs, rhs, window_strides, pads, precision,
                           kernel_grad):
@@ -112,11 +174,10 @@ def _conv_own_kernel_grad_fwd(lhs, rhs, window_strides, pads, precision,
 def _conv_own_kernel_grad_bwd(window_strides, pads, precision, kernel_grad,
                               residuals, grad):
   lhs, rhs = residuals
-  _, input_vjp = jax.vjp(
-      lambda x: _xla_conv(x, rhs, window_strides, pads, precision), lhs)
-  (lhs_grad,) = input_vjp(grad)
+  lhs_grad = _input_grad(grad, rhs, lhs.shape, window_strides, pads,
+                         precision)
   rhs_grad = kernel_grad(lhs, grad, rhs.shape, window_strides, pads)
-  return lhs_grad, rhs_grad.astype(rhs.dtype)
+  return lhs_grad.astype(lhs.dtype), rhs_grad.astype(rhs.dtype)
 
 
 _conv_own_kernel_grad.defvjp(_conv_own_kernel_grad_fwd,
@@ -185,6 +246,20 @@ def _conv_with_kernel_grad(kernel_grad, name, strided_as_stride_1=False):
   return conv
 
 
+conv_general_dilated = _conv_with_kernel_grad(_kernel_grad_xla,
+                                              "conv_general_dilated")
+conv_general_dilated.__doc__ = """\
+`lax.conv_general_dilated` (NHWC, HWIO): XLA's convolution and gradients,
+the gradients on CPU computed as convolutions in XLA:CPU's canonical form.
+
+Why: inside a loop (every training run here is one), XLA:CPU leaves the
+gradients' convolutions in the layouts autodiff gives them and emits them
+as plain loops, 5 to 50 times slower than the library convolutions it uses
+outside loops (jax-ml/jax#12868; BUILD_NOTES, "XLA:CPU's convolution
+gradients in loops"). Other platforms run XLA's own gradients unchanged.
+The networks' default convolution.
+"""
+
 conv_matmul_kernel_grad = _conv_with_kernel_grad(_kernel_grad_as_matmul,
                                                  "conv_matmul_kernel_grad")
 conv_matmul_kernel_grad.__doc__ = """\
@@ -211,8 +286,9 @@ ones (`space_to_depth`): the form a vmapped sweep runs fast.
 
 # The `conv_kernel_grad` implementation option of the tasks whose networks
 # take a convolution function (`tasks/registry.py`): value -> function
-# (None: XLA's own convolution).
-KERNEL_GRAD_CONVS = {"xla": None, "matmul": conv_matmul_kernel_grad,
+# (`conv_general_dilated`: XLA's own convolution).
+KERNEL_GRAD_CONVS = {"xla": conv_general_dilated,
+                     "matmul": conv_matmul_kernel_grad,
                      "pallas": conv_pallas_kernel_grad}
 
 
@@ -224,7 +300,7 @@ class ConvBN(nn.Module):
   stride: int = 1
   dtype: Any = jnp.float32
   kernel_init: Any = nn.initializers.lecun_normal()  # Flax's default.
-  conv: Any = None  # The convolution function (None: XLA's own).
+  conv: Any = conv_general_dilated  # Or another of KERNEL_GRAD_CONVS.
 
   @nn.compact
   def __call__(self, x, train: bool):

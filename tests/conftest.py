@@ -1,7 +1,9 @@
 """Shared fixtures (the digits task and its originals, trained once) and
 helpers."""
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 
@@ -41,6 +43,23 @@ def digits_workdir(tmp_path_factory):
 def digits_originals(digits_task, digits_workdir):
   return originals_lib.ensure_originals(digits_task, digits_workdir, 3,
                                         log=lambda _: None)
+
+
+def built_once(tmp_path_factory, name: str, build) -> str:
+  """The folder `name`, filled by `build(folder)` once for the whole test
+  session: the first test worker (pytest-xdist) to ask builds it under a
+  file lock, the others wait for it and find it done. Read it only."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent  # The workers' common folder.
+  folder, done = root / name, root / f"{name}.done"
+  with open(root / f"{name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not done.exists():
+      shutil.rmtree(folder, ignore_errors=True)  # A failed earlier attempt.
+      build(str(folder))
+      done.touch()
+  return str(folder)
 
 
 def run_cli(module, *args, timeout=600, env=None):

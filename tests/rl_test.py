@@ -8,28 +8,30 @@ network.
 
 import os
 import re
+import shutil
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import assert_runs_as_alone
+from conftest import assert_runs_as_alone, built_once
 
 from benchmark import completion, procedures, records, splitter, storage
 from benchmark import sweep, timing
 from tasks import actor_critic, registry, resnet_layers, spec
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cartpole_sweep(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("cartpole"))
-  settings = sweep.SweepSettings(
-      task="cartpole/ppo", splits=("stage.value_head", "stage.policy_head"),
-      procedures=("T1", "T2", "T3", "T4"), seeds=3, bootstrap_reps=200,
-      workdir=workdir)
-  result = sweep.run_sweep(settings, log=lambda _: None)
+  """The sweep (about a minute), run once for all test workers."""
+  def build(workdir):
+    sweep.run_sweep(sweep.SweepSettings(
+        task="cartpole/ppo", splits=("stage.value_head", "stage.policy_head"),
+        procedures=("T1", "T2", "T3", "T4"), seeds=3, bootstrap_reps=200,
+        workdir=workdir), log=lambda _: None)
+  workdir = built_once(tmp_path_factory, "cartpole", build)
   good, bad = records.read_all(sweep.records_dir(workdir, "cartpole/ppo"))
-  assert not bad and len(good) == len(result["records"]) == 8
+  assert not bad and len(good) == 8
   return workdir, {(r["split"]["name"], r["procedure"]["name"]): r
                    for r in good}
 
@@ -258,8 +260,12 @@ def test_bad_rl_settings_are_input_errors(name, kwargs, message):
 
 
 @pytest.fixture(scope="module")
-def cartpole_trajectory_sweep(cartpole_sweep):
-  workdir, _ = cartpole_sweep  # Its originals are reused.
+def cartpole_trajectory_sweep(cartpole_sweep, tmp_path_factory):
+  shared, _ = cartpole_sweep  # Its originals are reused (the sweep's
+  # folder is shared by the workers: read only).
+  workdir = str(tmp_path_factory.mktemp("cartpole_trajectory"))
+  shutil.copytree(os.path.join(shared, "originals"),
+                  os.path.join(workdir, "originals"))
   settings = sweep.SweepSettings(
       task="cartpole/ppo", splits=("stage.policy_head",),
       procedures=("T1", "T2"), seeds=3, bootstrap_reps=200, workdir=workdir,

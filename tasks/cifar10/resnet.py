@@ -12,7 +12,8 @@ Shortcuts are 1x1 projections with batch norm where the shape changes
 (option B); identity elsewhere. `dtype` is the computation's precision
 (parameters and batch-norm statistics stay float32; flax reduces batch-norm
 statistics in float32); logits are float32. `conv` is the convolution
-function (None: XLA's; `resnet_layers.conv_as_matmul` for sweeps of runs
+function (`resnet_layers.conv_general_dilated`: XLA's; the others of
+`resnet_layers.KERNEL_GRAD_CONVS` or `conv_as_matmul` for sweeps of runs
 vmapped together).
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from tasks import resnet_layers
 from tasks.resnet_layers import ConvBN, Stage, standardise
 
 # Per-channel statistics of the CIFAR-10 training images (pixels in [0, 1]).
@@ -37,7 +39,7 @@ class BasicBlock(nn.Module):
   channels: int
   stride: int = 1
   dtype: Any = jnp.float32
-  conv: Any = None
+  conv: Any = resnet_layers.conv_general_dilated
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -64,7 +66,7 @@ class CifarResNet(nn.Module):
   widths: tuple[int, int, int] = (16, 32, 64)
   num_classes: int = 10
   dtype: Any = jnp.float32
-  conv: Any = None
+  conv: Any = resnet_layers.conv_general_dilated
 
   @nn.compact
   def __call__(self, images, train: bool = False):
@@ -91,7 +93,7 @@ class FastNet(nn.Module):
   widths: tuple[int, int, int, int] = (32, 64, 128, 256)
   num_classes: int = 10
   dtype: Any = jnp.float32
-  conv: Any = None
+  conv: Any = resnet_layers.conv_general_dilated
 
   @nn.compact
   def __call__(self, images, train: bool = False):

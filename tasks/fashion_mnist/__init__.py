@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 
 from agents import supervised
-from tasks import recipes, spec
+from tasks import recipes, resnet_layers, spec
 
 MODELS = ("cnn", "mlp")
 NUM_CLASSES = 10
@@ -59,7 +59,8 @@ class CNN(nn.Module):
   def __call__(self, images, train: bool = False):
     x = (images.astype(jnp.float32)[..., None] / 255.0 - MEAN) / STD
     for i, channels in enumerate(self.channels):
-      x = nn.Conv(channels, (3, 3), name=f"conv{i + 1}")(x)
+      x = nn.Conv(channels, (3, 3), name=f"conv{i + 1}",
+                  conv_general_dilated=resnet_layers.conv_general_dilated)(x)
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                        name=f"bn{i + 1}")(x)
       x = nn.max_pool(nn.relu(x), (2, 2), strides=(2, 2))

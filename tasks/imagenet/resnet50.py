@@ -33,7 +33,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from tasks.resnet_layers import ConvBN, Stage, standardise
+from tasks.resnet_layers import (ConvBN, Stage, conv_general_dilated,
+                                 standardise)
 
 # Per-channel statistics of the ImageNet training images (pixels in [0, 1]).
 MEAN = (0.485, 0.456, 0.406)
@@ -60,6 +61,7 @@ class Bottleneck(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     conv = functools.partial(nn.Conv, use_bias=False, kernel_init=conv_init,
+                             conv_general_dilated=conv_general_dilated,
                              dtype=self.dtype)
     norm = _norm(train, self.dtype)
     y = nn.relu(norm(name="bn1")(conv(self.channels, (1, 1),
