@@ -118,8 +118,7 @@ def _input_grad_canonical(grad, rhs, lhs_shape, window_strides, pads,
       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def _kernel_grad_canonical(lhs, grad, kernel_shape, window_strides, pads,
-                           precision=None):
+def _kernel_grad_canonical(lhs, grad, kernel_shape, window_strides, pads):
   """The kernel gradient as a convolution in XLA:CPU's canonical form: input
   channels as the batch, images as the contracted features, the output
   gradient (dilated by the stride) as the kernel."""
@@ -129,7 +128,7 @@ def _kernel_grad_canonical(lhs, grad, kernel_shape, window_strides, pads,
                           window_strides, pads, pad)
   return jax.lax.conv_general_dilated(
       lhs.transpose(3, 1, 2, 0), grad.transpose(1, 2, 0, 3), (1, 1),
-      padding, rhs_dilation=window_strides, precision=precision,
+      padding, rhs_dilation=window_strides,
       dimension_numbers=("NHWC", "HWIO", "NHWC")).transpose(1, 2, 0, 3)
 
 
