@@ -5,37 +5,26 @@ canonical-form ones of `resnet_layers.conv_general_dilated`.
 
 For CIFAR ResNet shapes (batch 32), times each gradient alone in a jitted
 call ("one") and per iteration of a 10-step `fori_loop` whose carry feeds
-it ("in loop"): XLA's own input and kernel gradients (`jax.vjp` of
+it ("in loop"), each the mean of 20 calls after a warm-up
+(`conv_probe.bench`): XLA's own input and kernel gradients (`jax.vjp` of
 `lax.conv_general_dilated`) and the canonical-form ones. See jax-ml/jax#12868.
 """
 
 import os
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.getcwd())
+import conv_probe  # pylint: disable=g-import-not-at-top (this folder)
 from tasks import resnet_layers  # pylint: disable=g-import-not-at-top
 
 PADS = ((1, 1), (1, 1))
 
 
-def best_ms(fn, *args, repeats=3):
-  jax.block_until_ready(fn(*args))
-  best = float("inf")
-  for _ in range(repeats):
-    started = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    best = min(best, time.perf_counter() - started)
-  return 1e3 * best
-
-
 def conv(x, w, stride):
-  return jax.lax.conv_general_dilated(x, w, (stride, stride), PADS,
-                                      dimension_numbers=("NHWC", "HWIO",
-                                                         "NHWC"))
+  return resnet_layers._xla_conv(x, w, (stride, stride), PADS, None)  # pylint: disable=protected-access
 
 
 def main():
@@ -61,11 +50,11 @@ def main():
         x, w = carry
         g = jnp.mean(gradient(x, w))
         return x + 1e-9 * g, w + 1e-9 * g
-      one = best_ms(jax.jit(gradient), x, w)
-      loop = best_ms(jax.jit(lambda x, w: jax.lax.fori_loop(0, 10, body,
-                                                            (x, w))), x, w)
+      one = conv_probe.bench(gradient, x, w)
+      loop = conv_probe.bench(
+          lambda x, w: jax.lax.fori_loop(0, 10, body, (x, w)), x, w)
       print(f"stride {stride}, {cin}->{cout} channels, {size}x{size}, "
-            f"{name}: one {one:.2f} ms, in loop {loop / 10:.2f} ms",
+            f"{name}: one {1e3 * one:.2f} ms, in loop {1e2 * loop:.2f} ms",
             flush=True)
 
 
