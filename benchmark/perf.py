@@ -44,10 +44,13 @@ it;
 
 from __future__ import annotations
 
+import os
+
 import jax
 from absl import flags
 
-from benchmark import cli, compilation, completion, figures, storage, timing
+from benchmark import cli, compilation, completion, figures, originals
+from benchmark import storage, timing
 from tasks import registry
 from tasks.spec import InputError
 
@@ -74,6 +77,9 @@ flags.DEFINE_list("device_counts", [],
                   "Device counts to spread the faster sweep over, one "
                   "measurement each (e.g. 1,2,4); default: none.")
 flags.DEFINE_string("output", None, "Optional JSON file for the results.")
+flags.DEFINE_string("trace_dir", None, "Optional folder for a profile of "
+                    "each measured program (one more call of it, after its "
+                    "timings), for TensorBoard or xprof.")
 flags.DEFINE_string("figure", None, "Optional PNG of the results as bars.")
 flags.DEFINE_list("replot", [], "perf JSON files (from --output) to draw "
                   "into --figure instead of measuring.")
@@ -130,6 +136,12 @@ class _Programs:
       self.programs.append((compiled, args))
       self.compile_s += compile_s
 
+  def trace(self, log_dir: str) -> None:
+    """One more call of the longer program under `jax.profiler.trace`."""
+    compiled, args = self.programs[-1]
+    with jax.profiler.trace(log_dir):
+      jax.block_until_ready(compiled(*args))
+
   def seconds(self, calls: int, repeats: int) -> tuple[float, float]:
     """`(updates_s, total_s)`: seconds of `calls` calls' updates alone, and
     of the `updates` program's calls whole (evaluations and set-up
@@ -145,10 +157,13 @@ def measure_task(name: str, runs: int, updates: int,
                  device_counts: tuple[int, ...] = (),
                  measurements: tuple[str, ...] = MEASUREMENTS,
                  repeats: int = 3,
-                 implementation: dict[str, str] | None = None) -> dict:
+                 implementation: dict[str, str] | None = None,
+                 trace_dir: str | None = None) -> dict:
   """The `measurements` of one task, then its sweep on each of
   `device_counts` (module docstring); every program computed as
-  `implementation` says (`registry.get_task`)."""
+  `implementation` says (`registry.get_task`); with `trace_dir`, a profile
+  of each measured program's longer call in
+  `trace_dir/<task>/<measurement>` (TensorBoard's or xprof's format)."""
   task = registry.get_task(name, data_dir=data_dir,
                            implementation=implementation)
   rows = {}
@@ -161,6 +176,9 @@ def measure_task(name: str, runs: int, updates: int,
     examples = seeds * updates * batch_size
     print(f"{name}: {label}: {examples / updates_s:,.0f} examples/s",
           flush=True)  # Progress: a long measurement cut short still says.
+    if trace_dir and compiled_here:
+      programs.trace(os.path.join(trace_dir, originals.task_slug(name),
+                                  originals.task_slug(label)))
     rows[label] = {"measurement": label, "runs": seeds,
                    "updates_s": round(updates_s, 6),
                    "run_s": round(total_s, 6),
@@ -284,7 +302,8 @@ def main(argv):
   for name in task_names(FLAGS.tasks):
     result = measure_task(name, FLAGS.runs, FLAGS.updates, FLAGS.data_dir,
                           device_counts, tuple(FLAGS.measurements),
-                          FLAGS.repeats, cli.implementation())
+                          FLAGS.repeats, cli.implementation(),
+                          FLAGS.trace_dir)
     print(markdown(result), flush=True)
     results.append(result)
   if FLAGS.output:

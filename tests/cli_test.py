@@ -283,11 +283,18 @@ def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
   # One timing per program keeps the test short. (Its intermittent hang
   # was jaxlib's batched CPU QR in the vmapped initialisation, now taken
   # one run at a time: BUILD_NOTES, "The CartPole perf hang, found".)
+  traces = tmp_path / "traces"
   _, measured = perf_result(tmp_path, "--tasks=cartpole/ppo:smoke",
                             "--runs=2", "--updates=32", "--repeats=1",
-                            "--measurements=vmap,big_job")
+                            "--measurements=vmap,big_job",
+                            f"--trace_dir={traces}")
   rows = {row["measurement"]: row for row in measured["rows"]}
   assert list(rows) == ["sweep (vmap)", "big job"]  # Only those asked for.
+  # A profile of each measured program, in a folder named after it.
+  for program in ("sweep-vmap", "big-job"):
+    [profile] = (traces / "cartpole-ppo-smoke" / program).rglob(
+        "*.xplane.pb")
+    assert profile.stat().st_size > 0
   frames = measured["batch_size"]  # num_envs x num_steps of one run.
   assert rows["big job"]["examples_per_s"] == pytest.approx(
       2 * frames * 32 / rows["big job"]["updates_s"], rel=0.01)

@@ -8,7 +8,9 @@ recipe's optimiser), vmapped, and times `--updates` updates in one
 `fori_loop` (best of 3, after a warm-up) for:
 - `as_is` (printed "as is"): the task's step;
 - `sgd`: the same with plain SGD instead of the recipe's optimiser (what
-  the optimiser's state costs).
+  the optimiser's state costs);
+- `optimizer`: the recipe's optimiser alone on every run's parameters, and
+  the memory bandwidth that makes.
 Prints milliseconds per update and examples per second. With
 `--trace_dir`, one more call of `as is` runs under `jax.profiler.trace`
 (read it with xprof's `hlo_stats` tool).
@@ -78,6 +80,36 @@ def main():
     timed("as is", recipe.optimizer(recipe.schedule), args.trace_dir)
   if "sgd" in variants:
     timed("sgd", optax.sgd(recipe.schedule))
+  if "optimizer" in variants:
+    optimizer_only(recipe.optimizer(recipe.schedule), variables["params"],
+                   args.updates)
+
+
+def optimizer_only(tx, params, updates):
+  """The recipe's optimiser alone on every run's parameters (their own
+  values as gradients): its memory traffic, at least 28 bytes a float32
+  parameter (parameters, both moments read and written, gradients read)."""
+  opt_state = jax.vmap(tx.init)(params)
+
+  @jax.jit
+  def run(params, opt_state):
+    def body(_, carry):
+      params, opt_state = carry
+      deltas, opt_state = jax.vmap(tx.update)(params, opt_state, params)
+      return optax.apply_updates(params, deltas), opt_state
+    return jax.lax.fori_loop(0, updates, body, (params, opt_state))
+
+  jax.block_until_ready(run(params, opt_state))
+  best = float("inf")
+  for _ in range(3):
+    started = time.perf_counter()
+    jax.block_until_ready(run(params, opt_state))
+    best = min(best, time.perf_counter() - started)
+  per_update = best / updates
+  size = sum(x.size for x in jax.tree.leaves(params))
+  print(f"optimizer only: {1e3 * per_update:.3f} ms per update, "
+        f"{size:,} parameters, {28 * size / per_update / 1e9:,.0f} GB/s "
+        "at 28 bytes a parameter", flush=True)
 
 
 if __name__ == "__main__":
