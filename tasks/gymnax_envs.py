@@ -89,11 +89,18 @@ def linear_decay(peak: float, num_updates: int,
   return schedule
 
 
+# The `conv` implementation option of the MinAtar torso: XLA's convolution
+# (its kernel gradient as `conv_kernel_grad` says) or one matrix product
+# with the convolution's dense operator (`resnet_layers.conv_as_dense`).
+CONVS = ("xla", "dense")
+
+
 def build(name: str, config: ml_collections.ConfigDict,
-          train_fraction: float, conv_kernel_grad: str = "xla") -> spec.Task:
+          train_fraction: float, conv_kernel_grad: str = "xla",
+          conv: str = "xla") -> spec.Task:
   """The PPO task on `config.env_name`; `conv_kernel_grad` is how the
   MinAtar torso's kernel gradient is computed
-  (`resnet_layers.KERNEL_GRAD_CONVS`).
+  (`resnet_layers.KERNEL_GRAD_CONVS`), `conv` the convolution (`CONVS`).
 
   Raises:
     spec.InputError: unknown environment, framework or torso, sizes that do
@@ -131,12 +138,21 @@ def build(name: str, config: ml_collections.ConfigDict,
   env, env_params = gymnax.make(config.env_name)
   num_actions = env.action_space(env_params).n
   observation_shape = env.observation_space(env_params).shape
-  conv = resnet_layers.KERNEL_GRAD_CONVS[conv_kernel_grad]
-  if conv_kernel_grad != "xla" and (config.framework,
-                                    config.torso) != ("flax", "minatar"):
-    raise spec.InputError(f"{name}: conv_kernel_grad applies to the flax "
+  options = {"conv_kernel_grad": conv_kernel_grad, "conv": conv}
+  chosen = [f"{key}={value}" for key, value in options.items()
+            if value != "xla"]
+  if chosen and (config.framework, config.torso) != ("flax", "minatar"):
+    raise spec.InputError(f"{name}: {chosen[0]} applies to the flax "
                           "MinAtar torso only")
-  network_options = {"conv": conv} if conv_kernel_grad != "xla" else {}
+  if len(chosen) > 1:
+    raise spec.InputError(f"{name}: {' and '.join(chosen)} together: a "
+                          "dense convolution has its own kernel gradient")
+  network_options = {}
+  if conv == "dense":
+    network_options["conv"] = resnet_layers.conv_as_dense
+  elif conv_kernel_grad != "xla":
+    network_options["conv"] = resnet_layers.KERNEL_GRAD_CONVS[
+        conv_kernel_grad]
   init, apply = actor_critic.FRAMEWORKS[config.framework](
       num_actions, config.torso, tuple(config.hidden), config.shared_torso,
       observation_shape, **network_options)

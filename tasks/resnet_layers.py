@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from tasks import pallas_conv
 
@@ -66,6 +67,72 @@ def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
   patches = _patches(lhs, (kh, kw), window_strides, pads)
   return jnp.einsum("nhwk,ko->nhwo", patches,
                     rhs.reshape(kh * kw * cin, cout), precision=precision)
+
+
+def _taps(size, kernel, stride, pad_lo, out, dtype):
+  """`[kernel, size, out]`, 1 where output position `o`'s tap `k` reads input
+  position `i = o * stride + k - pad_lo` (taps on padding read nothing)."""
+  k, i, o = np.ogrid[:kernel, :size, :out]
+  return (i == o * stride + k - pad_lo).astype(dtype)
+
+
+# Most entries a dense operator may have (`conv_as_dense`): 64 MiB in float32.
+_DENSE_OPERATOR_ENTRIES = 2**24
+
+
+def dense_operator(rhs, image_hw, window_strides, pads):
+  """The convolution of `image_hw` NHWC images with HWIO kernel `rhs` as a
+  matrix: `[H * W * C_in, out_h * out_w * C_out]`, rows and columns in
+  NHWC order. Linear in `rhs`, built exactly (each entry is one kernel
+  weight or 0, so full precision costs no rounding); its gradient sums the
+  matrix's gradient back onto the taps."""
+  kh, kw, cin, cout = rhs.shape
+  (height, width), (sh, sw) = image_hw, window_strides
+  out_h = (height + sum(pads[0]) - kh) // sh + 1
+  out_w = (width + sum(pads[1]) - kw) // sw + 1
+  rows = _taps(height, kh, sh, pads[0][0], out_h, rhs.dtype)
+  cols = _taps(width, kw, sw, pads[1][0], out_w, rhs.dtype)
+  operator = jnp.einsum("aio,bjp,abcf->ijcopf", rows, cols, rhs,
+                        precision=jax.lax.Precision.HIGHEST)
+  return operator.reshape(height * width * cin, out_h * out_w * cout)
+
+
+def conv_as_dense(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                  rhs_dilation=None, dimension_numbers=None,
+                  feature_group_count=1, precision=None):
+  """`lax.conv_general_dilated` of small NHWC images and an HWIO kernel as
+  one matrix product with the convolution's dense operator
+  (`dense_operator`).
+
+  Why: a MinAtar frame is 10x10 with 4 to 10 channels. Vmapped over runs,
+  XLA's convolution becomes a grouped convolution that cuDNN wraps in
+  layout transforms, and im2col writes 9 copies of every frame; as a dense
+  operator it is a batched matrix product with no copies, at about
+  `H * W / (kh * kw)` times the convolution's multiply-adds, which tensor
+  cores absorb at these sizes (BUILD_NOTES, 2026-12-03). The parameters
+  are the same as with the default convolution.
+
+  Raises:
+    ValueError: an operator of more than 2**24 entries (images too large
+      for this form).
+  """
+  del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
+  _check_plain(lhs_dilation, rhs_dilation, feature_group_count,
+               "conv_as_dense")
+  images, height, width, cin = lhs.shape
+  kh, kw, _, cout = rhs.shape
+  pads = _pads(padding, (height, width), (kh, kw), window_strides)
+  out_h = (height + sum(pads[0]) - kh) // window_strides[0] + 1
+  out_w = (width + sum(pads[1]) - kw) // window_strides[1] + 1
+  entries = height * width * cin * out_h * out_w * cout
+  if entries > _DENSE_OPERATOR_ENTRIES:
+    raise ValueError(f"conv_as_dense: a {height}x{width}x{cin} -> "
+                     f"{out_h}x{out_w}x{cout} operator has {entries:,} "
+                     f"entries, more than {_DENSE_OPERATOR_ENTRIES:,}")
+  operator = dense_operator(rhs, (height, width), window_strides, pads)
+  out = jnp.dot(lhs.reshape(images, height * width * cin), operator,
+                precision=precision)
+  return out.reshape(images, out_h, out_w, cout)
 
 
 # Rows (image positions) per partial sum of the kernel gradient: enough for

@@ -164,16 +164,19 @@ def test_layer_norm_keeps_the_torso_alive_without_new_parameters():
   assert logits.shape == (8, 5) and values.shape == (8,)
 
 
-def test_minatar_kernel_gradient_option_keeps_the_network():
+@pytest.mark.parametrize("option, value, conv, in_program", [
+    ("conv_kernel_grad", "pallas", resnet_layers.conv_pallas_kernel_grad,
+     "pallas_call"),
+    ("conv", "dense", resnet_layers.conv_as_dense, None)])
+def test_minatar_convolution_options_keep_the_network(option, value, conv,
+                                                      in_program):
   # An implementation option: the same task, parameters and outputs, and
   # runs' gradients (vmapped, as in a sweep) equal to XLA's. (The im2col
-  # option is the same code path with another kernel gradient, tested in
-  # cifar10_test.)
-  kernel_grad = "pallas"
+  # kernel gradient is the Pallas option's code path with another kernel
+  # gradient, tested in cifar10_test.)
   name = "minatar-breakout/ppo:smoke"
   plain = registry.get_task(name)
-  other = registry.get_task(
-      name, implementation={"conv_kernel_grad": kernel_grad})
+  other = registry.get_task(name, implementation={option: value})
   assert (other.name, other.config) == (plain.name, plain.config)
   keys = jax.random.split(jax.random.key(0), 2)
   variables = jax.vmap(plain.init)(keys)
@@ -183,8 +186,7 @@ def test_minatar_kernel_gradient_option_keeps_the_network():
                                 (2, 6, 10, 10, 4)).astype(jnp.float32)
   network = (3, "minatar", tuple(plain.config["hidden"]), True, (10, 10, 4))
   _, plain_apply = actor_critic.flax_network(*network)
-  _, other_apply = actor_critic.flax_network(
-      *network, conv=resnet_layers.KERNEL_GRAD_CONVS[kernel_grad])
+  _, other_apply = actor_critic.flax_network(*network, conv=conv)
 
   def grads(apply):
     def loss(v, x):
@@ -198,11 +200,49 @@ def test_minatar_kernel_gradient_option_keeps_the_network():
   # The task's own completion program (2 runs vmapped) uses it.
   runs, args = timing.timed_program(other, 2, None, 1)
   program = str(jax.make_jaxpr(runs)(*args))
-  assert "pallas_call" in program
-  with pytest.raises(spec.InputError, match="applies to the flax MinAtar "
-                     "torso only"):
+  if in_program:
+    assert in_program in program
+  assert ("conv_general_dilated" in program) == (value != "dense")
+  with pytest.raises(spec.InputError, match=f"{option}={value} applies to "
+                     "the flax MinAtar torso only"):
     registry.get_task("minatar-breakout/ppo:torso=mlp",
-                      implementation={"conv_kernel_grad": kernel_grad})
+                      implementation={option: value})
+
+
+def test_minatar_dense_convolution_takes_no_kernel_gradient_option():
+  with pytest.raises(spec.InputError, match="conv_kernel_grad=matmul and "
+                     "conv=dense together"):
+    registry.get_task("minatar-breakout/ppo:smoke", implementation={
+        "conv_kernel_grad": "matmul", "conv": "dense"})
+
+
+def test_dense_convolution_is_xlas_convolution():
+  # Strides, SAME and explicit padding, non-square kernels: values and both
+  # gradients as XLA's; and a too large operator is refused.
+  for shape, kernel, strides, padding in [
+      ((6, 10, 10, 4), (3, 3, 4, 16), (1, 1), "VALID"),
+      ((5, 9, 7, 3), (3, 3, 3, 8), (2, 2), "SAME"),
+      ((2, 8, 8, 2), (5, 3, 2, 4), (1, 2), ((2, 1), (0, 1)))]:
+    x = jax.random.normal(jax.random.key(0), shape)
+    w = jax.random.normal(jax.random.key(1), kernel)
+
+    def xla(x, w, strides=strides, padding=padding):
+      return jax.lax.conv_general_dilated(
+          x, w, strides, padding, precision="highest",
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    def dense(x, w, strides=strides, padding=padding):
+      return resnet_layers.conv_as_dense(x, w, strides, padding,
+                                         precision="highest")
+
+    np.testing.assert_allclose(dense(x, w), xla(x, w), atol=1e-4)
+    for conv_grad, xla_grad in zip(*(
+        jax.grad(lambda x, w, c=c: jnp.sum(jnp.sin(c(x, w))), (0, 1))(x, w)
+        for c in (dense, xla))):
+      np.testing.assert_allclose(conv_grad, xla_grad, atol=1e-4)
+  with pytest.raises(ValueError, match="more than 16,777,216"):
+    resnet_layers.conv_as_dense(jnp.zeros((1, 32, 32, 16)),
+                                jnp.zeros((3, 3, 16, 16)), (1, 1), "SAME")
 
 
 @pytest.mark.parametrize("family", ["minatar-breakout", "minatar-asterix",

@@ -16,12 +16,14 @@ import ml_collections
 from tasks import gymnax_envs, recipes, resnet_layers, spec
 
 MODELS = ("ppo",)
-# How the torso's kernel gradient is computed (registry: an implementation
-# option). Its one convolution (4 to 16 channels on 10x10 frames) is a
-# grouped convolution when runs are vmapped, the slow case of a sweep
-# (BUILD_NOTES, 2026-12-02).
+# How the torso's convolution is computed (registry: implementation
+# options): its kernel gradient, or the whole convolution as a dense matrix
+# product (`conv=dense`). Its one convolution (4 to 10 channels on 10x10
+# frames) is a grouped convolution when runs are vmapped, the slow case of
+# a sweep (BUILD_NOTES, 2026-12-02 and 2026-12-03).
 IMPLEMENTATION_OPTIONS = {
-    "conv_kernel_grad": tuple(resnet_layers.KERNEL_GRAD_CONVS)}
+    "conv_kernel_grad": tuple(resnet_layers.KERNEL_GRAD_CONVS),
+    "conv": gymnax_envs.CONVS}
 GAMES = {"Breakout-MinAtar": "minatar-breakout",
          "Asterix-MinAtar": "minatar-asterix",
          "SpaceInvaders-MinAtar": "minatar-spaceinvaders"}
