@@ -69,32 +69,85 @@ def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
                     rhs.reshape(kh * kw * cin, cout), precision=precision)
 
 
-def _taps(size, kernel, stride, pad_lo, out, dtype):
-  """`[kernel, size, out]`, 1 where output position `o`'s tap `k` reads input
-  position `i = o * stride + k - pad_lo` (taps on padding read nothing)."""
-  k, i, o = np.ogrid[:kernel, :size, :out]
-  return (i == o * stride + k - pad_lo).astype(dtype)
+def _out_size(size, kernel, stride, pads):
+  return (size + sum(pads) - kernel) // stride + 1
+
+
+@functools.lru_cache(maxsize=None)
+def _operator_indices(image_hw, kernel_shape, window_strides, pads):
+  """Where the dense operator's entries come from, and where the kernel
+  weights go (`dense_operator`), as numpy constants.
+
+  Returns:
+    `(sources, uses)`: `sources[k, n]` is the index in the flattened kernel
+    of operator entry `(k, n)`, or the kernel's size (an appended zero)
+    where the entry is 0; `uses[w, m]` lists the flattened operator's
+    entries that hold kernel weight `w`, padded with the operator's size (an
+    appended zero).
+  """
+  (height, width), (kh, kw, cin, cout) = image_hw, kernel_shape
+  (sh, sw), ((top, _), (left, _)) = window_strides, pads
+  out_h = _out_size(height, kh, sh, pads[0])
+  out_w = _out_size(width, kw, sw, pads[1])
+  i, j, p, q = np.ix_(range(height), range(width), range(out_h), range(out_w))
+  a, b = i - p * sh + top, j - q * sw + left  # Tap of input (i, j) at (p, q).
+  valid = (a >= 0) & (a < kh) & (b >= 0) & (b < kw)
+  tap = np.where(valid, a * kw + b, -1)  # [height, width, out_h, out_w]
+  channels = np.arange(cin)[:, None] * cout + np.arange(cout)  # [cin, cout]
+  kernel_size, columns = kh * kw * cin * cout, out_h * out_w * cout
+  sources = np.where(
+      valid[:, :, None, :, :, None],
+      tap[:, :, None, :, :, None] * cin * cout
+      + channels[None, None, :, None, None, :], kernel_size)
+  sources = sources.reshape(height * width * cin, columns)
+  # Entry (input (i, j), channel c; output (p, q), channel f) of the
+  # flattened operator.
+  pixel, position = np.nonzero(valid.reshape(height * width, out_h * out_w))
+  tap_of = tap.reshape(height * width, out_h * out_w)[pixel, position]
+  base = pixel * cin * columns + position * cout
+  most = np.bincount(tap_of, minlength=kh * kw).max()
+  uses_of_tap = np.full((kh * kw, most), -1)
+  for t in range(kh * kw):
+    mine = base[tap_of == t]
+    uses_of_tap[t, :len(mine)] = mine
+  offsets = (np.arange(cin)[:, None] * columns + np.arange(cout))  # c, f
+  uses = np.where(uses_of_tap[:, None, None, :] >= 0,
+                  uses_of_tap[:, None, None, :] + offsets[None, :, :, None],
+                  sources.size)
+  return sources, uses.reshape(kernel_size, most)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def dense_operator(rhs, image_hw, window_strides, pads):
+  """The convolution of `image_hw` NHWC images with HWIO kernel `rhs` as a
+  matrix: `[H * W * C_in, out_h * out_w * C_out]`, rows and columns in
+  NHWC order, each entry one kernel weight or 0.
+
+  Built by one gather from the kernel, and differentiated by one gather
+  from the operator's gradient and a sum per weight (`_operator_indices`):
+  exact copies and a fixed order of summation, so deterministic, and cheap
+  enough to build again at every environment step of a rollout.
+  """
+  sources, _ = _operator_indices(image_hw, rhs.shape, window_strides, pads)
+  flat = jnp.concatenate([rhs.reshape(-1), jnp.zeros(1, rhs.dtype)])
+  return flat[sources]
+
+
+def _dense_operator_fwd(rhs, image_hw, window_strides, pads):
+  return dense_operator(rhs, image_hw, window_strides, pads), rhs.shape
+
+
+def _dense_operator_bwd(image_hw, window_strides, pads, kernel_shape, grad):
+  _, uses = _operator_indices(image_hw, kernel_shape, window_strides, pads)
+  flat = jnp.concatenate([grad.reshape(-1), jnp.zeros(1, grad.dtype)])
+  return (flat[uses].sum(-1).reshape(kernel_shape),)
+
+
+dense_operator.defvjp(_dense_operator_fwd, _dense_operator_bwd)
 
 
 # Most entries a dense operator may have (`conv_as_dense`): 64 MiB in float32.
 _DENSE_OPERATOR_ENTRIES = 2**24
-
-
-def dense_operator(rhs, image_hw, window_strides, pads):
-  """The convolution of `image_hw` NHWC images with HWIO kernel `rhs` as a
-  matrix: `[H * W * C_in, out_h * out_w * C_out]`, rows and columns in
-  NHWC order. Linear in `rhs`, built exactly (each entry is one kernel
-  weight or 0, so full precision costs no rounding); its gradient sums the
-  matrix's gradient back onto the taps."""
-  kh, kw, cin, cout = rhs.shape
-  (height, width), (sh, sw) = image_hw, window_strides
-  out_h = (height + sum(pads[0]) - kh) // sh + 1
-  out_w = (width + sum(pads[1]) - kw) // sw + 1
-  rows = _taps(height, kh, sh, pads[0][0], out_h, rhs.dtype)
-  cols = _taps(width, kw, sw, pads[1][0], out_w, rhs.dtype)
-  operator = jnp.einsum("aio,bjp,abcf->ijcopf", rows, cols, rhs,
-                        precision=jax.lax.Precision.HIGHEST)
-  return operator.reshape(height * width * cin, out_h * out_w * cout)
 
 
 def conv_as_dense(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -122,14 +175,15 @@ def conv_as_dense(lhs, rhs, window_strides, padding, lhs_dilation=None,
   images, height, width, cin = lhs.shape
   kh, kw, _, cout = rhs.shape
   pads = _pads(padding, (height, width), (kh, kw), window_strides)
-  out_h = (height + sum(pads[0]) - kh) // window_strides[0] + 1
-  out_w = (width + sum(pads[1]) - kw) // window_strides[1] + 1
+  out_h = _out_size(height, kh, window_strides[0], pads[0])
+  out_w = _out_size(width, kw, window_strides[1], pads[1])
   entries = height * width * cin * out_h * out_w * cout
   if entries > _DENSE_OPERATOR_ENTRIES:
     raise ValueError(f"conv_as_dense: a {height}x{width}x{cin} -> "
                      f"{out_h}x{out_w}x{cout} operator has {entries:,} "
                      f"entries, more than {_DENSE_OPERATOR_ENTRIES:,}")
-  operator = dense_operator(rhs, (height, width), window_strides, pads)
+  operator = dense_operator(rhs, (height, width), tuple(window_strides),
+                            pads)
   out = jnp.dot(lhs.reshape(images, height * width * cin), operator,
                 precision=precision)
   return out.reshape(images, out_h, out_w, cout)
