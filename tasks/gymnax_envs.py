@@ -92,7 +92,7 @@ def linear_decay(peak: float, num_updates: int,
 # The `conv` implementation option of the MinAtar torso: XLA's convolution
 # (its kernel gradient as `conv_kernel_grad` says) or one matrix product
 # with the convolution's dense operator (`resnet_layers.conv_as_dense`).
-CONVS = ("xla", "dense")
+CONVS = ("xla", "dense", "bands")
 
 
 def build(name: str, config: ml_collections.ConfigDict,
@@ -150,6 +150,8 @@ def build(name: str, config: ml_collections.ConfigDict,
   network_options = {}
   if conv == "dense":
     network_options["conv"] = resnet_layers.conv_as_dense
+  elif conv == "bands":
+    network_options["conv"] = resnet_layers.conv_as_row_bands
   elif conv_kernel_grad != "xla":
     network_options["conv"] = resnet_layers.KERNEL_GRAD_CONVS[
         conv_kernel_grad]

@@ -189,6 +189,43 @@ def conv_as_dense(lhs, rhs, window_strides, padding, lhs_dilation=None,
   return out.reshape(images, out_h, out_w, cout)
 
 
+def conv_as_row_bands(lhs, rhs, window_strides, padding, lhs_dilation=None,
+                      rhs_dilation=None, dimension_numbers=None,
+                      feature_group_count=1, precision=None):
+  """`lax.conv_general_dilated` of small NHWC images and an HWIO kernel as
+  one matrix product of each output row's band of `kh` input rows with the
+  dense operator of a band (`dense_operator` of a `kh`-row image).
+
+  Why: `conv_as_dense`'s operator is mostly zeros (an output row reads only
+  `kh` input rows); bands copy each input row up to `kh / stride` times but
+  cut the multiply-adds by `H / kh`.
+
+  Raises:
+    ValueError: a band operator of more than 2**24 entries.
+  """
+  del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
+  _check_plain(lhs_dilation, rhs_dilation, feature_group_count,
+               "conv_as_row_bands")
+  images, height, width, cin = lhs.shape
+  kh, kw, _, cout = rhs.shape
+  sh, sw = window_strides
+  pads = _pads(padding, (height, width), (kh, kw), window_strides)
+  out_h = _out_size(height, kh, sh, pads[0])
+  out_w = _out_size(width, kw, sw, pads[1])
+  entries = kh * width * cin * out_w * cout
+  if entries > _DENSE_OPERATOR_ENTRIES:
+    raise ValueError(f"conv_as_row_bands: a {kh}x{width}x{cin} -> "
+                     f"{out_w}x{cout} band operator has {entries:,} "
+                     f"entries, more than {_DENSE_OPERATOR_ENTRIES:,}")
+  x = jnp.pad(lhs, ((0, 0), pads[0], (0, 0), (0, 0)))
+  bands = jnp.stack([x[:, p * sh:p * sh + kh] for p in range(out_h)], 1)
+  operator = dense_operator(rhs, (kh, width), (1, sw), ((0, 0), pads[1]))
+  out = jnp.einsum("npk,kq->npq",
+                   bands.reshape(images, out_h, kh * width * cin), operator,
+                   precision=precision)
+  return out.reshape(images, out_h, out_w, cout)
+
+
 # Rows (image positions) per partial sum of the kernel gradient: enough for
 # an efficient matrix product, few enough that the partial sums give the
 # GPU many independent products.

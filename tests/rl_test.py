@@ -167,7 +167,8 @@ def test_layer_norm_keeps_the_torso_alive_without_new_parameters():
 @pytest.mark.parametrize("option, value, conv, in_program", [
     ("conv_kernel_grad", "pallas", resnet_layers.conv_pallas_kernel_grad,
      "pallas_call"),
-    ("conv", "dense", resnet_layers.conv_as_dense, None)])
+    ("conv", "dense", resnet_layers.conv_as_dense, None),
+    ("conv", "bands", resnet_layers.conv_as_row_bands, None)])
 def test_minatar_convolution_options_keep_the_network(option, value, conv,
                                                       in_program):
   # An implementation option: the same task, parameters and outputs, and
@@ -202,7 +203,7 @@ def test_minatar_convolution_options_keep_the_network(option, value, conv,
   program = str(jax.make_jaxpr(runs)(*args))
   if in_program:
     assert in_program in program
-  assert ("conv_general_dilated" in program) == (value != "dense")
+  assert ("conv_general_dilated" in program) == (option != "conv")
   with pytest.raises(spec.InputError, match=f"{option}={value} applies to "
                      "the flax MinAtar torso only"):
     registry.get_task("minatar-breakout/ppo:torso=mlp",
@@ -216,7 +217,9 @@ def test_minatar_dense_convolution_takes_no_kernel_gradient_option():
         "conv_kernel_grad": "matmul", "conv": "dense"})
 
 
-def test_dense_convolution_is_xlas_convolution():
+@pytest.mark.parametrize("conv", [resnet_layers.conv_as_dense,
+                                  resnet_layers.conv_as_row_bands])
+def test_dense_convolutions_are_xlas_convolution(conv):
   # Strides, SAME and explicit padding, non-square kernels: values and both
   # gradients as XLA's; and a too large operator is refused.
   for shape, kernel, strides, padding in [
@@ -232,8 +235,7 @@ def test_dense_convolution_is_xlas_convolution():
           dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
     def dense(x, w, strides=strides, padding=padding):
-      return resnet_layers.conv_as_dense(x, w, strides, padding,
-                                         precision="highest")
+      return conv(x, w, strides, padding, precision="highest")
 
     np.testing.assert_allclose(dense(x, w), xla(x, w), atol=1e-4)
     for conv_grad, xla_grad in zip(*(
@@ -241,8 +243,8 @@ def test_dense_convolution_is_xlas_convolution():
         for c in (dense, xla))):
       np.testing.assert_allclose(conv_grad, xla_grad, atol=1e-4)
   with pytest.raises(ValueError, match="more than 16,777,216"):
-    resnet_layers.conv_as_dense(jnp.zeros((1, 32, 32, 16)),
-                                jnp.zeros((3, 3, 16, 16)), (1, 1), "SAME")
+    conv(jnp.zeros((1, 32, 512, 64)), jnp.zeros((3, 3, 64, 64)), (1, 1),
+         "SAME")
 
 
 @pytest.mark.parametrize("family", ["minatar-breakout", "minatar-asterix",
