@@ -193,16 +193,10 @@ def make_learner(env, default_env_params, apply: ActorCriticFn,
 
     def epoch(carry, epoch_key):
       order = jax.random.permutation(epoch_key, hp.frames_per_update)
-
-      def gathered_update(carry, indices):
-        # Each minibatch gathered when it is used: the whole shuffled epoch
-        # stacked by minibatch would be sliced with a copy per minibatch
-        # once runs are vmapped (their axis comes first).
-        return minibatch_update(carry,
-                                jax.tree.map(lambda x: x[indices], flat))
-
-      return jax.lax.scan(gathered_update, carry,
-                          order.reshape(hp.num_minibatches, -1))
+      minibatches = jax.tree.map(
+          lambda x: x[order].reshape((hp.num_minibatches, -1) + x.shape[1:]),
+          flat)
+      return jax.lax.scan(minibatch_update, carry, minibatches)
 
     key, epochs_key = jax.random.split(key)
     (params, opt_state), losses = jax.lax.scan(
