@@ -90,9 +90,9 @@ def linear_decay(peak: float, num_updates: int,
 
 
 # The `conv` implementation option of the MinAtar torso: XLA's convolution
-# (its kernel gradient as `conv_kernel_grad` says) or one matrix product
-# with the convolution's dense operator (`resnet_layers.conv_as_dense`).
-CONVS = ("xla", "dense", "bands")
+# (its kernel gradient as `conv_kernel_grad` says) or matrix products of
+# bands of rows with their dense operator (`resnet_layers.conv_as_row_bands`).
+CONVS = ("xla", "bands")
 
 
 def build(name: str, config: ml_collections.ConfigDict,
@@ -146,11 +146,9 @@ def build(name: str, config: ml_collections.ConfigDict,
                           "MinAtar torso only")
   if len(chosen) > 1:
     raise spec.InputError(f"{name}: {' and '.join(chosen)} together: a "
-                          "dense convolution has its own kernel gradient")
+                          "convolution in bands has its own kernel gradient")
   network_options = {}
-  if conv == "dense":
-    network_options["conv"] = resnet_layers.conv_as_dense
-  elif conv == "bands":
+  if conv == "bands":
     network_options["conv"] = resnet_layers.conv_as_row_bands
   elif conv_kernel_grad != "xla":
     network_options["conv"] = resnet_layers.KERNEL_GRAD_CONVS[

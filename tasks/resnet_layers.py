@@ -146,47 +146,9 @@ def _dense_operator_bwd(image_hw, window_strides, pads, kernel_shape, grad):
 dense_operator.defvjp(_dense_operator_fwd, _dense_operator_bwd)
 
 
-# Most entries a dense operator may have (`conv_as_dense`): 64 MiB in float32.
-_DENSE_OPERATOR_ENTRIES = 2**24
-
-
-def conv_as_dense(lhs, rhs, window_strides, padding, lhs_dilation=None,
-                  rhs_dilation=None, dimension_numbers=None,
-                  feature_group_count=1, precision=None):
-  """`lax.conv_general_dilated` of small NHWC images and an HWIO kernel as
-  one matrix product with the convolution's dense operator
-  (`dense_operator`).
-
-  Why: a MinAtar frame is 10x10 with 4 to 10 channels. Vmapped over runs,
-  XLA's convolution becomes a grouped convolution that cuDNN wraps in
-  layout transforms, and im2col writes 9 copies of every frame; as a dense
-  operator it is a batched matrix product with no copies, at about
-  `H * W / (kh * kw)` times the convolution's multiply-adds, which tensor
-  cores absorb at these sizes (BUILD_NOTES, 2026-12-03). The parameters
-  are the same as with the default convolution.
-
-  Raises:
-    ValueError: an operator of more than 2**24 entries (images too large
-      for this form).
-  """
-  del dimension_numbers  # Flax's default for 2D inputs: NHWC, HWIO, NHWC.
-  _check_plain(lhs_dilation, rhs_dilation, feature_group_count,
-               "conv_as_dense")
-  images, height, width, cin = lhs.shape
-  kh, kw, _, cout = rhs.shape
-  pads = _pads(padding, (height, width), (kh, kw), window_strides)
-  out_h = _out_size(height, kh, window_strides[0], pads[0])
-  out_w = _out_size(width, kw, window_strides[1], pads[1])
-  entries = height * width * cin * out_h * out_w * cout
-  if entries > _DENSE_OPERATOR_ENTRIES:
-    raise ValueError(f"conv_as_dense: a {height}x{width}x{cin} -> "
-                     f"{out_h}x{out_w}x{cout} operator has {entries:,} "
-                     f"entries, more than {_DENSE_OPERATOR_ENTRIES:,}")
-  operator = dense_operator(rhs, (height, width), tuple(window_strides),
-                            pads)
-  out = jnp.dot(lhs.reshape(images, height * width * cin), operator,
-                precision=precision)
-  return out.reshape(images, out_h, out_w, cout)
+# Most entries a band operator may have (`conv_as_row_bands`): 64 MiB in
+# float32.
+_BAND_OPERATOR_ENTRIES = 2**24
 
 
 def conv_as_row_bands(lhs, rhs, window_strides, padding, lhs_dilation=None,
@@ -196,9 +158,15 @@ def conv_as_row_bands(lhs, rhs, window_strides, padding, lhs_dilation=None,
   one matrix product of each output row's band of `kh` input rows with the
   dense operator of a band (`dense_operator` of a `kh`-row image).
 
-  Why: `conv_as_dense`'s operator is mostly zeros (an output row reads only
-  `kh` input rows); bands copy each input row up to `kh / stride` times but
-  cut the multiply-adds by `H / kh`.
+  Why: a MinAtar frame is 10x10 with 4 to 10 channels. Vmapped over runs,
+  XLA's convolution becomes a grouped convolution that cuDNN wraps in
+  layout transforms, and im2col writes `kh x kw` copies of every frame.
+  Here each input row is copied up to `kh / stride` times, and the products
+  are batched matrix products at about `W / kw` times the convolution's
+  multiply-adds, which tensor cores absorb at these sizes. (The operator of
+  the whole image instead of a band, tried first, costs `H / kh` times more
+  and was slower: BUILD_NOTES, 2026-12-03.) The parameters are the same as
+  with the default convolution.
 
   Raises:
     ValueError: a band operator of more than 2**24 entries.
@@ -213,10 +181,10 @@ def conv_as_row_bands(lhs, rhs, window_strides, padding, lhs_dilation=None,
   out_h = _out_size(height, kh, sh, pads[0])
   out_w = _out_size(width, kw, sw, pads[1])
   entries = kh * width * cin * out_w * cout
-  if entries > _DENSE_OPERATOR_ENTRIES:
+  if entries > _BAND_OPERATOR_ENTRIES:
     raise ValueError(f"conv_as_row_bands: a {kh}x{width}x{cin} -> "
                      f"{out_w}x{cout} band operator has {entries:,} "
-                     f"entries, more than {_DENSE_OPERATOR_ENTRIES:,}")
+                     f"entries, more than {_BAND_OPERATOR_ENTRIES:,}")
   x = jnp.pad(lhs, ((0, 0), pads[0], (0, 0), (0, 0)))
   bands = jnp.stack([x[:, p * sh:p * sh + kh] for p in range(out_h)], 1)
   operator = dense_operator(rhs, (kh, width), (1, sw), ((0, 0), pads[1]))

@@ -167,7 +167,6 @@ def test_layer_norm_keeps_the_torso_alive_without_new_parameters():
 @pytest.mark.parametrize("option, value, conv, in_program", [
     ("conv_kernel_grad", "pallas", resnet_layers.conv_pallas_kernel_grad,
      "pallas_call"),
-    ("conv", "dense", resnet_layers.conv_as_dense, None),
     ("conv", "bands", resnet_layers.conv_as_row_bands, None)])
 def test_minatar_convolution_options_keep_the_network(option, value, conv,
                                                       in_program):
@@ -210,16 +209,14 @@ def test_minatar_convolution_options_keep_the_network(option, value, conv,
                       implementation={option: value})
 
 
-def test_minatar_dense_convolution_takes_no_kernel_gradient_option():
+def test_minatar_convolution_in_bands_takes_no_kernel_gradient_option():
   with pytest.raises(spec.InputError, match="conv_kernel_grad=matmul and "
-                     "conv=dense together"):
+                     "conv=bands together"):
     registry.get_task("minatar-breakout/ppo:smoke", implementation={
-        "conv_kernel_grad": "matmul", "conv": "dense"})
+        "conv_kernel_grad": "matmul", "conv": "bands"})
 
 
-@pytest.mark.parametrize("conv", [resnet_layers.conv_as_dense,
-                                  resnet_layers.conv_as_row_bands])
-def test_dense_convolutions_are_xlas_convolution(conv):
+def test_convolution_in_bands_is_xlas_convolution():
   # Strides, SAME and explicit padding, non-square kernels: values and both
   # gradients as XLA's; and a too large operator is refused.
   for shape, kernel, strides, padding in [
@@ -234,17 +231,19 @@ def test_dense_convolutions_are_xlas_convolution(conv):
           x, w, strides, padding, precision="highest",
           dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
-    def dense(x, w, strides=strides, padding=padding):
-      return conv(x, w, strides, padding, precision="highest")
+    def bands(x, w, strides=strides, padding=padding):
+      return resnet_layers.conv_as_row_bands(x, w, strides, padding,
+                                             precision="highest")
 
-    np.testing.assert_allclose(dense(x, w), xla(x, w), atol=1e-4)
-    for conv_grad, xla_grad in zip(*(
+    np.testing.assert_allclose(bands(x, w), xla(x, w), atol=1e-4)
+    for bands_grad, xla_grad in zip(*(
         jax.grad(lambda x, w, c=c: jnp.sum(jnp.sin(c(x, w))), (0, 1))(x, w)
-        for c in (dense, xla))):
-      np.testing.assert_allclose(conv_grad, xla_grad, atol=1e-4)
+        for c in (bands, xla))):
+      np.testing.assert_allclose(bands_grad, xla_grad, atol=1e-4)
   with pytest.raises(ValueError, match="more than 16,777,216"):
-    conv(jnp.zeros((1, 32, 512, 64)), jnp.zeros((3, 3, 64, 64)), (1, 1),
-         "SAME")
+    resnet_layers.conv_as_row_bands(jnp.zeros((1, 32, 512, 64)),
+                                    jnp.zeros((3, 3, 64, 64)), (1, 1),
+                                    "SAME")
 
 
 @pytest.mark.parametrize("family", ["minatar-breakout", "minatar-asterix",

@@ -17,10 +17,11 @@ from tasks import gymnax_envs, recipes, resnet_layers, spec
 
 MODELS = ("ppo",)
 # How the torso's convolution is computed (registry: implementation
-# options): its kernel gradient, or the whole convolution as a dense matrix
-# product (`conv=dense`). Its one convolution (4 to 10 channels on 10x10
-# frames) is a grouped convolution when runs are vmapped, the slow case of
-# a sweep (BUILD_NOTES, 2026-12-02 and 2026-12-03).
+# options): its kernel gradient, or the whole convolution as matrix products
+# (`conv=bands`, the fastest for sweeps on an H200). Its one convolution (4
+# to 10 channels on 10x10 frames) is a grouped convolution when runs are
+# vmapped, the slow case of a sweep (BUILD_NOTES, 2026-12-02 and
+# 2026-12-03).
 IMPLEMENTATION_OPTIONS = {
     "conv_kernel_grad": tuple(resnet_layers.KERNEL_GRAD_CONVS),
     "conv": gymnax_envs.CONVS}
