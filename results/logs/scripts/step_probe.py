@@ -61,12 +61,7 @@ def main():
           0, args.updates,
           lambda _, s: jax.vmap(learner.step, (0, None))(s, data)[0], states)
 
-    jax.block_until_ready(run(states, data))
-    best = float("inf")
-    for _ in range(3):
-      started = time.perf_counter()
-      jax.block_until_ready(run(states, data))
-      best = min(best, time.perf_counter() - started)
+    best = best_seconds(run, states, data)
     if trace_dir:
       with jax.profiler.trace(trace_dir):
         jax.block_until_ready(run(states, data))
@@ -85,6 +80,17 @@ def main():
                    args.updates)
 
 
+def best_seconds(run, *args):
+  """The best of 3 timed calls of `run(*args)`, after a warm-up call."""
+  jax.block_until_ready(run(*args))
+  best = float("inf")
+  for _ in range(3):
+    started = time.perf_counter()
+    jax.block_until_ready(run(*args))
+    best = min(best, time.perf_counter() - started)
+  return best
+
+
 def optimizer_only(tx, params, updates):
   """The recipe's optimiser alone on every run's parameters (their own
   values as gradients): its memory traffic, at least 28 bytes a float32
@@ -99,13 +105,7 @@ def optimizer_only(tx, params, updates):
       return optax.apply_updates(params, deltas), opt_state
     return jax.lax.fori_loop(0, updates, body, (params, opt_state))
 
-  jax.block_until_ready(run(params, opt_state))
-  best = float("inf")
-  for _ in range(3):
-    started = time.perf_counter()
-    jax.block_until_ready(run(params, opt_state))
-    best = min(best, time.perf_counter() - started)
-  per_update = best / updates
+  per_update = best_seconds(run, params, opt_state) / updates
   size = sum(x.size for x in jax.tree.leaves(params))
   print(f"optimizer only: {1e3 * per_update:.3f} ms per update, "
         f"{size:,} parameters, {28 * size / per_update / 1e9:,.0f} GB/s "
