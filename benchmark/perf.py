@@ -39,7 +39,8 @@ compile times (and whether the program came from the persistent
 compilation cache), and the device's peak memory where the backend reports
 it;
 `--output` writes the same as JSON with provenance, `--figure` as bars
-(`figures.throughput_bars`).
+(`figures.throughput_bars`), `--trace_dir` a profile of each measured
+program.
 """
 
 from __future__ import annotations

@@ -100,10 +100,10 @@ def _operator_indices(image_hw, kernel_shape, window_strides, pads):
       tap[:, :, None, :, :, None] * cin * cout
       + channels[None, None, :, None, None, :], kernel_size)
   sources = sources.reshape(height * width * cin, columns)
-  # Entry (input (i, j), channel c; output (p, q), channel f) of the
-  # flattened operator.
   pixel, position = np.nonzero(valid.reshape(height * width, out_h * out_w))
   tap_of = tap.reshape(height * width, out_h * out_w)[pixel, position]
+  # The flattened operator's entry of (pixel, input channel 0; position,
+  # output channel 0); channels c, f add `offsets[c, f]` below.
   base = pixel * cin * columns + position * cout
   most = np.bincount(tap_of, minlength=kh * kw).max()
   uses_of_tap = np.full((kh * kw, most), -1)
