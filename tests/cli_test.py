@@ -283,18 +283,11 @@ def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
   # One timing per program keeps the test short. (Its intermittent hang
   # was jaxlib's batched CPU QR in the vmapped initialisation, now taken
   # one run at a time: BUILD_NOTES, "The CartPole perf hang, found".)
-  traces = tmp_path / "traces"
   _, measured = perf_result(tmp_path, "--tasks=cartpole/ppo:smoke",
                             "--runs=2", "--updates=32", "--repeats=1",
-                            "--measurements=vmap,big_job",
-                            f"--trace_dir={traces}")
+                            "--measurements=vmap,big_job")
   rows = {row["measurement"]: row for row in measured["rows"]}
   assert list(rows) == ["sweep (vmap)", "big job"]  # Only those asked for.
-  # A profile of each measured program, in a folder named after it.
-  for program in ("sweep-vmap", "big-job"):
-    [profile] = (traces / "cartpole-ppo-smoke" / program).rglob(
-        "*.xplane.pb")
-    assert profile.stat().st_size > 0
   frames = measured["batch_size"]  # num_envs x num_steps of one run.
   assert rows["big job"]["examples_per_s"] == pytest.approx(
       2 * frames * 32 / rows["big job"]["updates_s"], rel=0.01)
@@ -312,10 +305,17 @@ def test_perf_says_why_a_big_job_is_missing_and_keeps_the_rest(tmp_path):
   # 23 runs x batch 64 is more than digits' 1,437 training examples: the
   # big job cannot be built, the sweep is still measured and written (over
   # enough updates to stand above timing noise: 100 once timed <= 0).
+  traces = tmp_path / "traces"
   result, measured = perf_result(tmp_path, "--tasks=digits/mlp", "--runs=23",
                                  "--updates=400", "--repeats=2",
-                                 "--measurements=vmap,big_job")
+                                 "--measurements=vmap,big_job",
+                                 f"--trace_dir={traces}")
   assert [row["measurement"] for row in measured["rows"]] == ["sweep (vmap)"]
+  # A profile of each measured program, in a folder named after it.
+  [profile] = traces.rglob("*.xplane.pb")
+  assert profile.relative_to(traces).parts[:2] == ("digits-mlp",
+                                                   "sweep-vmap")
+  assert profile.stat().st_size > 0
   assert measured["ratios"]["big job"] == (
       "not measured: digits/mlp: training set of 1437 "
       "examples is smaller than one batch (1472); raise the train fraction")
