@@ -70,6 +70,8 @@ def conv_as_matmul(lhs, rhs, window_strides, padding, lhs_dilation=None,
 
 
 def _out_size(size, kernel, stride, pads):
+  """Output positions along one dimension of a convolution padded by
+  `pads = (lo, hi)`."""
   return (size + sum(pads) - kernel) // stride + 1
 
 
@@ -331,8 +333,8 @@ def space_to_depth(lhs, rhs, window_strides, pads):
   kh, kw, cin, cout = rhs.shape
   sh, sw = window_strides
   taps_h, taps_w = -(-kh // sh), -(-kw // sw)
-  out_h = (lhs.shape[1] + sum(pads[0]) - kh) // sh + 1
-  out_w = (lhs.shape[2] + sum(pads[1]) - kw) // sw + 1
+  out_h = _out_size(lhs.shape[1], kh, sh, pads[0])
+  out_w = _out_size(lhs.shape[2], kw, sw, pads[1])
   height, width = (out_h + taps_h - 1) * sh, (out_w + taps_w - 1) * sw
   x = jnp.pad(lhs, ((0, 0), *pads, (0, 0)))[:, :height, :width]
   x = jnp.pad(x, ((0, 0), (0, height - x.shape[1]), (0, width - x.shape[2]),

@@ -68,5 +68,6 @@ def main():
           print(f"  {total / 1e3:9.2f} ms {100 * total / busy:5.1f}% "
                 f"{count:7d}x {name[:110]}")
 
+
 if __name__ == "__main__":
   main()
