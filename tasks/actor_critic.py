@@ -88,8 +88,10 @@ class Torso(nn.Module):
   hidden: Sequence[int]
   conv_init: str = "orthogonal"
   layer_norm: bool = False
-  # The MinAtar torso's convolution function (resnet_layers.KERNEL_GRAD_CONVS).
-  conv: Any = resnet_layers.conv_general_dilated
+  # The MinAtar torso's convolution layer, called like `nn.Conv`: flax's
+  # (with XLA's convolution, or one of `resnet_layers.KERNEL_GRAD_CONVS`),
+  # or `resnet_layers.RowBandConv`.
+  conv: Any = nn.Conv
 
   @nn.compact
   def __call__(self, x):
@@ -101,9 +103,8 @@ class Torso(nn.Module):
         x = ImpalaSection(channels, self.conv_init, name=f"section{i}")(x)
       x = nn.relu(x)
     if self.kind == "minatar":
-      x = nn.relu(nn.Conv(16, (3, 3), padding="VALID", name="conv",
-                          kernel_init=CONV_INITS[self.conv_init],
-                          conv_general_dilated=self.conv)(x))
+      x = nn.relu(self.conv(16, (3, 3), padding="VALID", name="conv",
+                            kernel_init=CONV_INITS[self.conv_init])(x))
     x = x.reshape((x.shape[0], -1))
     for i, width in enumerate(self.hidden):
       x = nn.Dense(width, name=f"dense{i}",
@@ -127,7 +128,7 @@ class ActorCritic(nn.Module):
   shared: bool = True
   conv_init: str = "orthogonal"
   layer_norm: bool = False
-  conv: Any = None  # As `Torso`'s.
+  conv: Any = nn.Conv  # As `Torso`'s.
 
   @nn.compact
   def __call__(self, observations):
@@ -179,11 +180,11 @@ def in_turn_on_cpu(init):
 def flax_network(num_actions: int, torso: str, hidden: Sequence[int],
                  shared: bool, observation_shape: Sequence[int],
                  conv_init: str = "orthogonal", layer_norm: bool = False,
-                 conv=None):
+                 conv=nn.Conv):
   """`(init(key) -> variables, apply(variables, observations))`; `conv_init`
   names the torso's convolution initialiser (`CONV_INITS`), `layer_norm`
   normalises its dense layers, `conv` is the MinAtar torso's convolution
-  function (`Torso`)."""
+  layer (`Torso`)."""
   if conv_init not in CONV_INITS:
     raise ValueError(f"unknown conv_init {conv_init!r}; known: "
                      f"{', '.join(CONV_INITS)}")

@@ -14,6 +14,9 @@ the same measurement for the uniformly random policy.
 
 from __future__ import annotations
 
+import functools
+
+import flax.linen as nn
 import jax
 import ml_collections
 import optax
@@ -91,7 +94,7 @@ def linear_decay(peak: float, num_updates: int,
 
 # The `conv` implementation option of the MinAtar torso: XLA's convolution
 # (its kernel gradient as `conv_kernel_grad` says) or matrix products of
-# bands of rows with their dense operator (`resnet_layers.conv_as_row_bands`).
+# bands of rows with their dense operator (`resnet_layers.RowBandConv`).
 CONVS = ("xla", "bands")
 
 
@@ -149,10 +152,11 @@ def build(name: str, config: ml_collections.ConfigDict,
                           "convolution in bands has its own kernel gradient")
   network_options = {}
   if conv == "bands":
-    network_options["conv"] = resnet_layers.conv_as_row_bands
+    network_options["conv"] = resnet_layers.RowBandConv
   elif conv_kernel_grad != "xla":
-    network_options["conv"] = resnet_layers.KERNEL_GRAD_CONVS[
-        conv_kernel_grad]
+    network_options["conv"] = functools.partial(
+        nn.Conv, conv_general_dilated=resnet_layers.KERNEL_GRAD_CONVS[
+            conv_kernel_grad])
   init, apply = actor_critic.FRAMEWORKS[config.framework](
       num_actions, config.torso, tuple(config.hidden), config.shared_torso,
       observation_shape, **network_options)

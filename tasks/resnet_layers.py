@@ -155,7 +155,7 @@ _BAND_OPERATOR_ENTRIES = 2**24
 
 def conv_as_row_bands(lhs, rhs, window_strides, padding, lhs_dilation=None,
                       rhs_dilation=None, dimension_numbers=None,
-                      feature_group_count=1, precision=None):
+                      feature_group_count=1, precision=None, bias=None):
   """`lax.conv_general_dilated` of small NHWC images and an HWIO kernel as
   one matrix product of each output row's band of `kh` input rows with the
   dense operator of a band (`dense_operator` of a `kh`-row image).
@@ -168,7 +168,8 @@ def conv_as_row_bands(lhs, rhs, window_strides, padding, lhs_dilation=None,
   multiply-adds, which tensor cores absorb at these sizes. (The operator of
   the whole image instead of a band, tried first, costs `H / kh` times more
   and was slower: BUILD_NOTES, 2026-12-03.) The parameters are the same as
-  with the default convolution.
+  with the default convolution. A `bias` of `C_out` values is added by the
+  product itself (`_bias_in_product`).
 
   Raises:
     ValueError: a band operator of more than 2**24 entries.
@@ -190,10 +191,60 @@ def conv_as_row_bands(lhs, rhs, window_strides, padding, lhs_dilation=None,
   x = jnp.pad(lhs, ((0, 0), pads[0], (0, 0), (0, 0)))
   bands = jnp.stack([x[:, p * sh:p * sh + kh] for p in range(out_h)], 1)
   operator = dense_operator(rhs, (kh, width), (1, sw), ((0, 0), pads[1]))
-  out = jnp.einsum("npk,kq->npq",
-                   bands.reshape(images, out_h, kh * width * cin), operator,
-                   precision=precision)
+  # Images and output rows as one dimension: with two, XLA:GPU gave the
+  # operator's gradient a copy of the bands and of the output gradient, as
+  # batched over output rows (BUILD_NOTES, 2026-12-03, second session).
+  bands = bands.reshape(images * out_h, kh * width * cin)
+  if bias is not None:
+    bands, operator = _bias_in_product(bands, operator, bias, out_w)
+  out = jnp.einsum("mk,kq->mq", bands, operator, precision=precision)
   return out.reshape(images, out_h, out_w, cout)
+
+
+def _bias_in_product(bands, operator, bias, out_w):
+  """`(bands, operator)` whose product is the convolution plus `bias`: two
+  columns of ones on `bands` and two rows on `operator`, the bias's part
+  exact in TF32 and the rest, so that TF32 products (XLA's default on
+  GPUs) add it to float32 precision; then zero columns up to a multiple of
+  4 (tensor-core alignment).
+
+  Why: vmapped over runs, a bias added after the product is a matrix that
+  XLA:GPU writes out and has cuBLAS read into the product, and its
+  gradient is one more pass over the output gradient; here the operator's
+  gradient holds the bias's too (BUILD_NOTES, 2026-12-03, second session).
+  """
+  high = jax.lax.stop_gradient(
+      jax.lax.reduce_precision(bias, exponent_bits=8, mantissa_bits=10))
+  rows = jnp.stack([high, bias - high])  # Gradient: all through the rest.
+  depth = bands.shape[1] + 2
+  padding = -depth % 4
+  ones = jnp.ones((bands.shape[0], 2), bands.dtype)
+  bands = jnp.pad(jnp.concatenate([bands, ones], 1), ((0, 0), (0, padding)))
+  operator = jnp.pad(jnp.concatenate([operator, jnp.tile(rows, out_w)]),
+                     ((0, padding), (0, 0)))
+  return bands, operator
+
+
+class RowBandConv(nn.Module):
+  """Flax's `nn.Conv` layer (no groups or dilation), the same parameters
+  (`kernel` HWIO, `bias`) initialised alike, computed by `conv_as_row_bands`
+  with the bias inside the product."""
+
+  features: int
+  kernel_size: Sequence[int]
+  strides: Sequence[int] = (1, 1)
+  padding: Any = "SAME"
+  kernel_init: Any = nn.initializers.lecun_normal()  # Flax's default.
+  bias_init: Any = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param("kernel", self.kernel_init,
+                        (*self.kernel_size, x.shape[-1], self.features),
+                        jnp.float32)
+    bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
+    return conv_as_row_bands(x, kernel, tuple(self.strides), self.padding,
+                             bias=bias)
 
 
 # Rows (image positions) per partial sum of the kernel gradient: enough for

@@ -6,10 +6,12 @@ variants (a few updates) to exercise each environment and the MinAtar
 network.
 """
 
+import functools
 import os
 import re
 import shutil
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -165,9 +167,10 @@ def test_layer_norm_keeps_the_torso_alive_without_new_parameters():
 
 
 @pytest.mark.parametrize("option, value, conv, in_program", [
-    ("conv_kernel_grad", "pallas", resnet_layers.conv_pallas_kernel_grad,
+    ("conv_kernel_grad", "pallas", functools.partial(
+        nn.Conv, conv_general_dilated=resnet_layers.conv_pallas_kernel_grad),
      "pallas_call"),
-    ("conv", "bands", resnet_layers.conv_as_row_bands, None)])
+    ("conv", "bands", resnet_layers.RowBandConv, None)])
 def test_minatar_convolution_options_keep_the_network(option, value, conv,
                                                       in_program):
   # An implementation option: the same task, parameters and outputs, and
@@ -240,6 +243,21 @@ def test_convolution_in_bands_is_xlas_convolution():
         jax.grad(lambda x, w, c=c: jnp.sum(jnp.sin(c(x, w))), (0, 1))(x, w)
         for c in (bands, xla))):
       np.testing.assert_allclose(bands_grad, xla_grad, atol=1e-4)
+  # As flax's layer, with its bias added by the product: the same
+  # parameters, values and gradients.
+  x = jax.random.normal(jax.random.key(2), (3, 10, 10, 6))
+  layers = [make(16, (3, 3), padding="VALID",
+                 bias_init=nn.initializers.normal(1.0))
+            for make in (nn.Conv, resnet_layers.RowBandConv)]
+  variables = layers[0].init(jax.random.key(3), x)
+  jax.tree.map(np.testing.assert_array_equal, variables,
+               layers[1].init(jax.random.key(3), x))
+  with jax.default_matmul_precision("highest"):
+    outputs = [jax.value_and_grad(
+        lambda v, x, layer=layer: jnp.sum(jnp.sin(layer.apply(v, x))),
+        (0, 1))(variables, x) for layer in layers]
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4),
+               *outputs)
   with pytest.raises(ValueError, match="more than 16,777,216"):
     resnet_layers.conv_as_row_bands(jnp.zeros((1, 32, 512, 64)),
                                     jnp.zeros((3, 3, 64, 64)), (1, 1),
