@@ -92,6 +92,11 @@ class Torso(nn.Module):
   # (with XLA's convolution, or one of `resnet_layers.KERNEL_GRAD_CONVS`),
   # or `resnet_layers.RowBandConv`.
   conv: Any = nn.Conv
+  # The MinAtar torso's features after its convolution written once, behind
+  # an optimisation barrier: with `RowBandConv`, XLA:GPU computed them
+  # twice, once for each matrix product that reads them (the dense layer
+  # and its kernel gradient; BUILD_NOTES, 2026-12-03, second session).
+  conv_features_once: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -105,6 +110,8 @@ class Torso(nn.Module):
     if self.kind == "minatar":
       x = nn.relu(self.conv(16, (3, 3), padding="VALID", name="conv",
                             kernel_init=CONV_INITS[self.conv_init])(x))
+      if self.conv_features_once:
+        x = jax.lax.optimization_barrier(x)
     x = x.reshape((x.shape[0], -1))
     for i, width in enumerate(self.hidden):
       x = nn.Dense(width, name=f"dense{i}",
@@ -128,13 +135,15 @@ class ActorCritic(nn.Module):
   shared: bool = True
   conv_init: str = "orthogonal"
   layer_norm: bool = False
-  conv: Any = nn.Conv  # As `Torso`'s.
+  conv: Any = nn.Conv  # As `Torso`'s, and:
+  conv_features_once: bool = False
 
   @nn.compact
   def __call__(self, observations):
     make_torso = lambda name: Torso(self.torso, tuple(self.hidden),
                                     self.conv_init, self.layer_norm,
-                                    self.conv, name=name)
+                                    self.conv, self.conv_features_once,
+                                    name=name)
     if self.shared:
       actor_features = critic_features = make_torso("torso")(observations)
     else:
@@ -180,16 +189,16 @@ def in_turn_on_cpu(init):
 def flax_network(num_actions: int, torso: str, hidden: Sequence[int],
                  shared: bool, observation_shape: Sequence[int],
                  conv_init: str = "orthogonal", layer_norm: bool = False,
-                 conv=nn.Conv):
+                 conv=nn.Conv, conv_features_once: bool = False):
   """`(init(key) -> variables, apply(variables, observations))`; `conv_init`
   names the torso's convolution initialiser (`CONV_INITS`), `layer_norm`
-  normalises its dense layers, `conv` is the MinAtar torso's convolution
-  layer (`Torso`)."""
+  normalises its dense layers, `conv` and `conv_features_once` are the
+  MinAtar torso's convolution layer and barrier (`Torso`)."""
   if conv_init not in CONV_INITS:
     raise ValueError(f"unknown conv_init {conv_init!r}; known: "
                      f"{', '.join(CONV_INITS)}")
   model = ActorCritic(num_actions, torso, tuple(hidden), shared, conv_init,
-                      layer_norm, conv)
+                      layer_norm, conv, conv_features_once)
   example = jnp.zeros((1, *observation_shape), jnp.float32)
 
   def init(key):

@@ -152,7 +152,8 @@ def build(name: str, config: ml_collections.ConfigDict,
                           "convolution in bands has its own kernel gradient")
   network_options = {}
   if conv == "bands":
-    network_options["conv"] = resnet_layers.RowBandConv
+    network_options.update(conv=resnet_layers.RowBandConv,
+                           conv_features_once=True)
   elif conv_kernel_grad != "xla":
     network_options["conv"] = functools.partial(
         nn.Conv, conv_general_dilated=resnet_layers.KERNEL_GRAD_CONVS[

@@ -170,7 +170,7 @@ def test_layer_norm_keeps_the_torso_alive_without_new_parameters():
     ("conv_kernel_grad", "pallas", functools.partial(
         nn.Conv, conv_general_dilated=resnet_layers.conv_pallas_kernel_grad),
      "pallas_call"),
-    ("conv", "bands", resnet_layers.RowBandConv, None)])
+    ("conv", "bands", resnet_layers.RowBandConv, "optimization_barrier")])
 def test_minatar_convolution_options_keep_the_network(option, value, conv,
                                                       in_program):
   # An implementation option: the same task, parameters and outputs, and
@@ -189,7 +189,8 @@ def test_minatar_convolution_options_keep_the_network(option, value, conv,
                                 (2, 6, 10, 10, 4)).astype(jnp.float32)
   network = (3, "minatar", tuple(plain.config["hidden"]), True, (10, 10, 4))
   _, plain_apply = actor_critic.flax_network(*network)
-  _, other_apply = actor_critic.flax_network(*network, conv=conv)
+  _, other_apply = actor_critic.flax_network(
+      *network, conv=conv, conv_features_once=option == "conv")
 
   def grads(apply):
     def loss(v, x):
@@ -203,8 +204,7 @@ def test_minatar_convolution_options_keep_the_network(option, value, conv,
   # The task's own completion program (2 runs vmapped) uses it.
   runs, args = timing.timed_program(other, 2, None, 1)
   program = str(jax.make_jaxpr(runs)(*args))
-  if in_program:
-    assert in_program in program
+  assert in_program in program
   assert ("conv_general_dilated" in program) == (option != "conv")
   with pytest.raises(spec.InputError, match=f"{option}={value} applies to "
                      "the flax MinAtar torso only"):
