@@ -25,6 +25,7 @@ evaluation points, for originals trained across processes
 
 from __future__ import annotations
 
+import functools
 import zlib
 from typing import Any, Callable, NamedTuple
 
@@ -538,8 +539,15 @@ def _global_array(value: Any, sharding: jax.sharding.Sharding) -> jax.Array:
                                       lambda index: host[index])
 
 
+def task_jit(task: spec.Task, fun: Callable, **jit_kwargs) -> Callable:
+  """`jax.jit(fun)` compiled with the task's XLA options for this backend
+  (`spec.Task.compiler_options`)."""
+  return jax.jit(fun, compiler_options=task.compiler_options.get(
+      jax.default_backend()), **jit_kwargs)
+
+
 def shard_runs(runs: Callable, num_run_args: int,
-               mesh: jax.sharding.Mesh) -> Callable:
+               mesh: jax.sharding.Mesh, jit: Callable = jax.jit) -> Callable:
   """`runs` spread over the devices of `mesh`, of one process or of several
   (`jax.distributed`), jitted.
 
@@ -549,10 +557,11 @@ def shard_runs(runs: Callable, num_run_args: int,
   independent). Later arguments (the data) are replicated. A run count
   that the devices do not divide is padded with copies of the last run,
   whose results are dropped. Every process passes the same arguments and
-  gets every run's results (gathered with `process_allgather`).
+  gets every run's results (gathered with `process_allgather`). `jit`
+  compiles (`task_jit` for a task's options).
   """
   if mesh.size == 1 and jax.process_count() == 1:
-    return jax.jit(runs)
+    return jit(runs)
   over_runs_sharding = jax.sharding.NamedSharding(mesh, P(RUN_AXIS))
   replicated = jax.sharding.NamedSharding(mesh, P())
   programs = {}
@@ -571,7 +580,7 @@ def shard_runs(runs: Callable, num_run_args: int,
           + (P(),) * (len(raw) - num_run_args),
           check_vma=False)(*raw)
 
-    return jax.jit(sharded)
+    return jit(sharded)
 
   def call(*args):
     leaves, treedef = jax.tree.flatten(args)
@@ -618,7 +627,8 @@ def program_bytes(compiled: jax.stages.Compiled) -> int:
 
 def fit_vmap_size(runs_for: Callable[[int | None], Callable], args: tuple,
                   vmap_size: int | None, limit_bytes: int,
-                  log: Callable[[str], None] = lambda _: None
+                  log: Callable[[str], None] = lambda _: None,
+                  jit: Callable = jax.jit
                   ) -> tuple[int | None, jax.stages.Compiled]:
   """`(size, program)`: the largest vmap size, at most `vmap_size`, whose
   program fits, and that program compiled.
@@ -643,7 +653,7 @@ def fit_vmap_size(runs_for: Callable[[int | None], Callable], args: tuple,
   size = divisor_at_most(num_runs if vmap_size is None else vmap_size)
   while True:
     vmapped = None if size == num_runs else size
-    program = jax.jit(runs_for(vmapped)).lower(*args).compile()
+    program = jit(runs_for(vmapped)).lower(*args).compile()
     need = program_bytes(program)
     if need <= limit_bytes:
       log(f"device memory: {size} of {num_runs} run(s) vmapped together "
@@ -715,8 +725,9 @@ def make_batched_completion(task: spec.Task,
     return runs
 
   def program_for(size):
-    return (shard_runs(runs_for(size), 5, mesh) if sharded
-            else jax.jit(runs_for(size)))
+    jit = functools.partial(task_jit, task)
+    return (shard_runs(runs_for(size), 5, mesh, jit) if sharded
+            else jit(runs_for(size)))
 
   if memory_limit_bytes is None:
     return program_for(vmap_size)
@@ -733,7 +744,8 @@ def make_batched_completion(task: spec.Task,
           *jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
                         args[5:]))
       size, program = fit_vmap_size(runs_for, device_args, vmap_size,
-                                    memory_limit_bytes, log)
+                                    memory_limit_bytes, log,
+                                    functools.partial(task_jit, task))
       # The probe was one device's program: on a mesh, build the real one.
       programs[signature] = program_for(size) if sharded else program
     return programs[signature](*args)
@@ -772,7 +784,7 @@ def make_scratch_training(task: spec.Task, vmap_size: int | None = None):
                  procedure, jnp.inf, data)
     return map_runs(one, keys)
 
-  batched = jax.jit(train)
+  batched = task_jit(task, train)
   return lambda keys: batched(keys, task.data)
 
 
@@ -837,10 +849,11 @@ def make_staged_scratch_training(task: spec.Task,
     return map_runs(one, (states, keys))
 
   def per_seed(stage):
-    return jax.jit(jax.vmap(lambda state, key: stage(
+    return task_jit(task, jax.vmap(lambda state, key: stage(
         state, fixed(key)[1], procedure)))
 
-  start_jit, advance_jit, train_jit = map(jax.jit, (start, advance, train))
+  start_jit, advance_jit, train_jit = (task_jit(task, f)
+                                      for f in (start, advance, train))
   return StagedTraining(
       start=lambda keys: start_jit(keys, task.data),
       advance=lambda states, keys, lengths: advance_jit(states, keys, lengths,

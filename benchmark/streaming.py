@@ -28,7 +28,6 @@ ResNet-50 run at batch 1,024 fills an accelerator on its own.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Callable
 
@@ -67,11 +66,12 @@ def make_streamed_run(task: spec.Task,
     eval_updates = task.recipe.eval_updates
   segment_lengths = [int(n) for n in np.diff(eval_updates)]
 
-  @functools.partial(jax.jit, donate_argnums=(0, 1))
   def update(state, finite, batch, withheld, procedure):
     learner = completion.procedure_learner(task, withheld, procedure)
     state, loss = learner.step(state, batch)
     return state, finite & jnp.isfinite(loss)
+
+  update = completion.task_jit(task, update, donate_argnums=(0, 1))
 
   def run(key, original, withheld, procedure, stop_performance, data):
     init_key, learn_key, eval_key = jax.random.split(key, 3)

@@ -150,8 +150,12 @@ def build(name: str, config: ml_collections.ConfigDict,
   if len(chosen) > 1:
     raise spec.InputError(f"{name}: {' and '.join(chosen)} together: a "
                           "convolution in bands has its own kernel gradient")
-  network_options = {}
+  network_options, compiler_options = {}, {}
   if conv == "bands":
+    # Matrix products by cuBLAS, not fused into Triton kernels by XLA:GPU:
+    # with those, a sweep ran at 0.92 of this speed (BUILD_NOTES,
+    # 2026-12-03, second session).
+    compiler_options = {"gpu": {"xla_gpu_enable_triton_gemm": False}}
     network_options.update(conv=resnet_layers.RowBandConv,
                            conv_features_once=True)
   elif conv_kernel_grad != "xla":
@@ -206,7 +210,7 @@ def build(name: str, config: ml_collections.ConfigDict,
       # XLA:CPU (jax 0.10) deadlocked running seeds of PPO vmapped
       # together (BUILD_NOTES); in turn (`lax.map`) it runs. GPUs vmap.
       default_vmap_size=1 if jax.default_backend() == "cpu" else None,
-      warm_start=warm_start,
+      warm_start=warm_start, compiler_options=compiler_options,
       description=f"{config.env_name} (gymnax), PPO, {config.framework} "
                   f"{config.torso} actor-critic",
       data_info={"environment": f"gymnax {config.env_name}",

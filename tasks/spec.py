@@ -153,6 +153,10 @@ class Task:
   # environments are one host object (an envpool pool) that every device
   # would step at once.
   shardable: bool = True
+  # XLA options its compiled programs take, by backend (`jax.default_backend()`
+  # names): like an implementation option, how it computes, not what; one
+  # may set them (e.g. MinAtar's `conv=bands`).
+  compiler_options: dict = dataclasses.field(default_factory=dict)
 
 
 class InputError(Exception):

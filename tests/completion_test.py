@@ -249,6 +249,35 @@ def test_runs_too_large_for_memory_are_vmapped_in_chunks(digits_task,
         memory_limit_bytes=needs(1) - 1)(*args)
 
 
+def test_programs_compile_with_the_tasks_xla_options(digits_task,
+                                                    digits_originals):
+  # Every program the engine compiles for a task takes its options for this
+  # backend: an option XLA does not know is refused at compilation.
+  task = dataclasses.replace(digits_task, compiler_options={
+      jax.default_backend(): {"xla_no_such_option": True}})
+  original = digits_originals[0].variables
+  args = (jax.random.split(jax.random.key(3), 2),
+          completion.stack_runs([original] * 2),
+          completion.stack_runs([completion.everything_withheld(original)] * 2),
+          completion.stack_runs([procedures.settings("T2", task.recipe)] * 2),
+          jnp.full((2,), jnp.inf), task.data)
+  keys = args[0]
+  for program in [
+      lambda: completion.make_batched_completion(task, (0, 1))(*args),
+      lambda: completion.make_batched_completion(
+          task, (0, 1), memory_limit_bytes=2**40)(*args),
+      lambda: completion.make_batched_completion(
+          task, (0, 1), mesh=completion.run_mesh(1))(*args),
+      lambda: completion.make_scratch_training(task)(keys),
+      lambda: completion.make_staged_scratch_training(task).start(keys)]:
+    with pytest.raises(Exception, match="xla_no_such_option"):
+      program()
+  # Options of another backend are not this one's.
+  elsewhere = dataclasses.replace(digits_task, compiler_options={
+      "no-such-backend": {"xla_no_such_option": True}})
+  completion.make_batched_completion(elsewhere, (0, 1))(*args)
+
+
 def test_vmap_size_must_be_positive(digits_task):
   with pytest.raises(spec.InputError, match="at least 1"):
     completion.make_batched_completion(digits_task, vmap_size=0)

@@ -181,6 +181,10 @@ def test_minatar_convolution_options_keep_the_network(option, value, conv,
   plain = registry.get_task(name)
   other = registry.get_task(name, implementation={option: value})
   assert (other.name, other.config) == (plain.name, plain.config)
+  assert plain.compiler_options == {}
+  assert other.compiler_options == (
+      {"gpu": {"xla_gpu_enable_triton_gemm": False}} if option == "conv"
+      else {})
   keys = jax.random.split(jax.random.key(0), 2)
   variables = jax.vmap(plain.init)(keys)
   jax.tree.map(np.testing.assert_array_equal, variables,
