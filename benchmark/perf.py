@@ -26,9 +26,10 @@ whole call's rate is reported beside it); each time is the best of
   is compiled without deterministic ops (`BIG_JOB_OPTIONS`), whatever
   `XLA_FLAGS` says, since it is the hardware's limit and those ops cut a
   big batch's convolutions by up to 35x (BUILD_NOTES); and it computes the
-  task's default way, without `--implementation`'s options, which are
-  there for batched runs (a Pallas kernel gradient made ResNet-20's big
-  job slower);
+  task's default way, without `--implementation`'s options or the XLA
+  options they set, which are there for batched runs (a Pallas kernel
+  gradient made ResNet-20's big job slower, and so did MinAtar's matrix
+  products without Triton);
 - `sweep on N device(s)`, for each of `--device_counts`: the faster sweep
   spread over the first N devices (`completion.run_mesh`), with its scaling
   efficiency (throughput on N / (N/N0 x throughput on the first count N0)).

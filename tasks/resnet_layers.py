@@ -191,9 +191,7 @@ def conv_as_row_bands(lhs, rhs, window_strides, padding, lhs_dilation=None,
   x = jnp.pad(lhs, ((0, 0), pads[0], (0, 0), (0, 0)))
   bands = jnp.stack([x[:, p * sh:p * sh + kh] for p in range(out_h)], 1)
   operator = dense_operator(rhs, (kh, width), (1, sw), ((0, 0), pads[1]))
-  # Images and output rows as one dimension: with two, XLA:GPU gave the
-  # operator's gradient a copy of the bands and of the output gradient, as
-  # batched over output rows (BUILD_NOTES, 2026-12-03, second session).
+  # One row per (image, output row), the form `_bias_in_product` extends.
   bands = bands.reshape(images * out_h, kh * width * cin)
   if bias is not None:
     bands, operator = _bias_in_product(bands, operator, bias, out_w)
