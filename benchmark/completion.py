@@ -724,8 +724,9 @@ def make_batched_completion(task: spec.Task,
 
     return runs
 
+  jit = functools.partial(task_jit, task)
+
   def program_for(size):
-    jit = functools.partial(task_jit, task)
     return (shard_runs(runs_for(size), 5, mesh, jit) if sharded
             else jit(runs_for(size)))
 
@@ -744,8 +745,7 @@ def make_batched_completion(task: spec.Task,
           *jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
                         args[5:]))
       size, program = fit_vmap_size(runs_for, device_args, vmap_size,
-                                    memory_limit_bytes, log,
-                                    functools.partial(task_jit, task))
+                                    memory_limit_bytes, log, jit)
       # The probe was one device's program: on a mesh, build the real one.
       programs[signature] = program_for(size) if sharded else program
     return programs[signature](*args)

@@ -28,8 +28,7 @@ whole call's rate is reported beside it); each time is the best of
   big batch's convolutions by up to 35x (BUILD_NOTES); and it computes the
   task's default way, without `--implementation`'s options or the XLA
   options they set, which are there for batched runs (a Pallas kernel
-  gradient made ResNet-20's big job slower, and so did MinAtar's matrix
-  products without Triton);
+  gradient, and matrix products without Triton, made big jobs slower);
 - `sweep on N device(s)`, for each of `--device_counts`: the faster sweep
   spread over the first N devices (`completion.run_mesh`), with its scaling
   efficiency (throughput on N / (N/N0 x throughput on the first count N0)).
