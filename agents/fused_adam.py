@@ -14,7 +14,8 @@ The update is optax's, term for term: `procedures.optimizer`'s chain of
 frozen updates), then `apply_updates` and the learner's `where(trainable,
 new, old)`. Tests compare it with that chain (`tests/fused_adam_test.py`);
 it differs only by the gradient's rounding (a product summed in another
-order, and TF32 on GPUs, as XLA's own float32 products there).
+order; TF32 on GPUs unless `jax.default_matmul_precision` says float32, as
+for XLA's own products).
 
 Vmapped over runs, `pallas_call` adds the run axis to the grid. Off GPUs
 the kernel runs in Pallas' interpreter (tests, CPU runs).
@@ -38,8 +39,10 @@ class Tiling:
   values, only the speed differs.
 
   Attributes:
-    block_in, block_out: a program's block of the weight, `[block_in,
-      block_out]` (powers of 2, at least 16: Triton's matrix products).
+    block_in: rows of the weight a program updates (a power of 2, at least
+      16: Triton's matrix products).
+    block_out: columns it updates at once, looping over the rows' `N`
+      (likewise; it must divide `N`).
     num_warps, num_stages: Triton's (None: Pallas' defaults).
   """
 
@@ -73,19 +76,6 @@ def _block_batch(n: int) -> int:
   return max(16, 1 << (n - 1).bit_length())
 
 
-def _edge_masks(shape, block):
-  """`(rows, columns)` of this program's block that lie inside a weight of
-  `shape` (None along a dimension the block divides): Triton's loads and
-  stores are not bounded by the array, so a partial block's are masked."""
-  masks = []
-  for axis, (size, length) in enumerate(zip(shape, block)):
-    inside = None
-    if size % length:
-      inside = pl.program_id(axis) * length + jnp.arange(length) < size
-    masks.append(inside)
-  return masks
-
-
 def _load(ref, mask, other):
   return ref[...] if mask is None else pl_triton.load(ref, mask=mask,
                                                       other=other)
@@ -98,37 +88,58 @@ def _store(ref, value, mask):
     pl_triton.store(ref, value, mask=mask)
 
 
-def _kernel(x_ref, g_ref, w_ref, mu_ref, nu_ref, trainable_ref, scalars_ref,
-            w_out, mu_out, nu_out, *, shape):
-  """One `[block_in, block_out]` block of a `shape` weight: gradient,
-  moments, weight.
+def matmul_precision():
+  """The kernel's product precision, as XLA's products take it from
+  `jax.default_matmul_precision` (the engine's recorded setting): float32
+  in full, else TF32 on GPUs (Triton's default, XLA's too)."""
+  if jax.config.jax_default_matmul_precision in ("float32", "highest"):
+    return (jax.lax.Precision.HIGHEST,) * 2
+  return None
 
-  `scalars_ref`: `[-learning_rate, b1, b2, eps, eps_root, 1 - b1^t,
-  1 - b2^t, 0]`, float32 as optax holds them.
+
+def _kernel(x_ref, g_ref, w_ref, mu_ref, nu_ref, trainable_ref, scalars_ref,
+            w_out, mu_out, nu_out, *, fan_in, block_out, precision):
+  """One strip of `block_in` rows of a `[fan_in, fan_out]` weight, in
+  chunks of `block_out` columns: gradient, moments, weight.
+
+  The strip's inputs are loaded once; a loop over the chunks lets Triton
+  load the next chunk's weight and moments while this one's are computed
+  (`num_stages`). `scalars_ref`: `[-learning_rate, b1, b2, eps, eps_root,
+  1 - b1^t, 1 - b2^t, 0]`, float32 as optax holds them.
   """
   step_size, b1, b2, eps, eps_root, correction1, correction2 = (
       scalars_ref[i] for i in range(7))
-  rows, columns = _edge_masks(shape, w_ref.shape)
-  block = None
-  if rows is not None or columns is not None:
-    block = jnp.ones(w_ref.shape, jnp.bool_)
-    block &= True if rows is None else rows[:, None]
-    block &= True if columns is None else columns[None, :]
+  block_in, fan_out = w_ref.shape
+  # Triton's loads and stores are not bounded by the array: a last, partial
+  # strip's are masked.
+  rows = block = None
+  if fan_in % block_in:
+    rows = pl.program_id(0) * block_in + jnp.arange(block_in) < fan_in
+    block = jnp.broadcast_to(rows[:, None], (block_in, block_out))
   x = _load(x_ref, None if rows is None else rows[None, :], 0.0)
-  g = _load(g_ref, None if columns is None else columns[None, :], 0.0)
-  grad = jax.lax.dot_general(x, g, (((0,), (0,)), ((), ())),
-                             preferred_element_type=jnp.float32)
-  trainable = _load(trainable_ref, block, False)
-  zero = jnp.zeros_like(grad)
-  grad = jnp.where(trainable, grad, zero)
-  mu = (1 - b1) * grad + b1 * _load(mu_ref, block, 0.0)
-  nu = (1 - b2) * (grad * grad) + b2 * _load(nu_ref, block, 0.0)
-  update = (mu / correction1) / (jnp.sqrt(nu / correction2 + eps_root) + eps)
-  update = jnp.where(trainable, step_size * update, zero)
-  weight = _load(w_ref, block, 0.0)
-  _store(w_out, jnp.where(trainable, weight + update, weight), block)
-  _store(mu_out, mu, block)
-  _store(nu_out, nu, block)
+
+  def chunk(j, carry):
+    columns = pl.ds(pl.multiple_of(j * block_out, block_out), block_out)
+    grad = jax.lax.dot_general(x, g_ref[:, columns], (((0,), (0,)), ((), ())),
+                               precision=precision,
+                               preferred_element_type=jnp.float32)
+    trainable = _load(trainable_ref.at[:, columns], block, False)
+    zero = jnp.zeros_like(grad)
+    grad = jnp.where(trainable, grad, zero)
+    mu = (1 - b1) * grad + b1 * _load(mu_ref.at[:, columns], block, 0.0)
+    nu = (1 - b2) * (grad * grad) + b2 * _load(nu_ref.at[:, columns], block,
+                                               0.0)
+    update = (mu / correction1) / (jnp.sqrt(nu / correction2 + eps_root)
+                                   + eps)
+    update = jnp.where(trainable, step_size * update, zero)
+    weight = _load(w_ref.at[:, columns], block, 0.0)
+    _store(w_out.at[:, columns], jnp.where(trainable, weight + update, weight),
+           block)
+    _store(mu_out.at[:, columns], mu, block)
+    _store(nu_out.at[:, columns], nu, block)
+    return carry
+
+  jax.lax.fori_loop(0, fan_out // block_out, chunk, None)
 
 
 def dense_adam_update(inputs: jax.Array, output_grads: jax.Array,
@@ -170,18 +181,23 @@ def dense_adam_update(inputs: jax.Array, output_grads: jax.Array,
   scalars = jnp.stack([
       -1 * hp["learning_rate"], hp["b1"], hp["b2"], hp["eps"], hp["eps_root"],
       *bias_corrections(count, hp["b1"], hp["b2"]), jnp.zeros((), jnp.float32)])
-  block = (tiling.block_in, tiling.block_out)
-  weight_spec = pl.BlockSpec(block, lambda i, j: (i, j))
+  if fan_out % tiling.block_out:
+    raise ValueError(f"fused_adam: {fan_out} outputs are not a multiple of "
+                     f"the tiling's block_out {tiling.block_out}")
+  strip = pl.BlockSpec((tiling.block_in, fan_out), lambda i: (i, 0))
   out_shape = jax.ShapeDtypeStruct(weight.shape, jnp.float32)
   return pl.pallas_call(
-      functools.partial(_kernel, shape=weight.shape),
-      grid=(pl.cdiv(fan_in, block[0]), pl.cdiv(fan_out, block[1])),
-      in_specs=[pl.BlockSpec((rows, block[0]), lambda i, j: (0, i)),
-                pl.BlockSpec((rows, block[1]), lambda i, j: (0, j)),
-                weight_spec, weight_spec, weight_spec, weight_spec,
-                pl.BlockSpec((8,), lambda i, j: (0,))],
-      out_specs=[weight_spec, weight_spec, weight_spec],
+      functools.partial(_kernel, fan_in=fan_in, block_out=tiling.block_out,
+                        precision=matmul_precision()),
+      grid=(pl.cdiv(fan_in, tiling.block_in),),
+      in_specs=[pl.BlockSpec((rows, tiling.block_in), lambda i: (0, i)),
+                pl.BlockSpec((rows, fan_out), lambda i: (0, 0)),
+                strip, strip, strip, strip,
+                pl.BlockSpec((8,), lambda i: (0,))],
+      out_specs=[strip, strip, strip],
       out_shape=[out_shape, out_shape, out_shape],
+      # In place: XLA need not copy the outputs into a loop's state.
+      input_output_aliases={2: 0, 3: 1, 4: 2},
       compiler_params=pl_triton.CompilerParams(
           num_warps=tiling.num_warps, num_stages=tiling.num_stages),
       interpret=interpret)(x, g, weight, mu, nu, trainable, scalars)

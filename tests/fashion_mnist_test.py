@@ -88,6 +88,7 @@ def test_mlp_trains_on_the_same_data_and_recipe(tmp_path):
   assert original.p_star > 0.7 > mlp.p0  # It learns the real images.
 
 
+@jax.default_matmul_precision("float32")  # The same on GPUs (no TF32).
 def test_mlp_fused_adam_learns_as_optax_does():
   """`adam=fused` (issue 5: the hidden layers' weight gradients and Adam in
   one Pallas kernel, interpreted here): the engine's T1 learner takes the
