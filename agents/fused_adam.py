@@ -32,6 +32,8 @@ import optax
 from jax.experimental import pallas as pl
 from jax.experimental.pallas import triton as pl_triton
 
+from tasks import pallas_conv
+
 
 @dataclasses.dataclass(frozen=True)
 class Tiling:
@@ -69,11 +71,6 @@ def bias_corrections(count: jax.Array, b1: jax.Array,
   `tree_bias_correction`'s `1 - decay**count`)."""
   t = optax.safe_increment(count)
   return 1 - b1**t, 1 - b2**t
-
-
-def _block_batch(n: int) -> int:
-  """Batch rows as the kernel holds them: a power of 2, at least 16."""
-  return max(16, 1 << (n - 1).bit_length())
 
 
 def _load(ref, mask, other):
@@ -173,7 +170,7 @@ def dense_adam_update(inputs: jax.Array, output_grads: jax.Array,
   tiling = tiling or DEFAULT_TILING
   batch, fan_in = inputs.shape
   fan_out = output_grads.shape[1]
-  rows = _block_batch(batch)
+  rows = pallas_conv.triton_block(batch)  # The batch, padded with zeros.
   pad = ((0, rows - batch), (0, 0))
   x = jnp.pad(inputs.astype(jnp.float32), pad)
   g = jnp.pad(output_grads.astype(jnp.float32), pad)
