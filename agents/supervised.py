@@ -15,32 +15,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from agents import fused_adam
 from tasks import spec, streams
 
 # `apply(variables, images, train) -> (logits, updated_collections)`, where
 # `updated_collections` holds the non-parameter collections a training forward
 # pass changes (batch-norm statistics), or {} if none.
 ApplyFn = Callable[[spec.Variables, jax.Array, bool], tuple[jax.Array, dict]]
-
-
-class DenseTaps(NamedTuple):
-  """A model's dense layers opened for `fused_adam`: their inputs, and a
-  place to take the gradient at their outputs.
-
-  Attributes:
-    apply: `apply(variables, images, offsets) -> (logits, inputs)`, the
-      training forward pass of a model without batch statistics, where
-      `offsets[name]` (zeros, `[batch, fan_out]`) is added to layer `name`'s
-      output, so the loss's gradient with respect to it is the gradient at
-      that output, and `inputs[name]` is the layer's input `[batch,
-      fan_in]`.
-    layers: the layers' names; layer `name`'s weight is
-      `params[name]["kernel"]`.
-  """
-
-  apply: Callable[[spec.Variables, jax.Array, dict], tuple[jax.Array, dict]]
-  layers: tuple[str, ...]
 
 
 class Dataset(NamedTuple):
@@ -123,8 +103,7 @@ AugmentFn = Callable[[jax.Array, jax.Array], jax.Array]
 def make_learner(apply: ApplyFn, batch_size: int, num_updates: int,
                  data: Dataset, tx: optax.GradientTransformation,
                  trainable: spec.Mask,
-                 augment: AugmentFn | None = None,
-                 taps: DenseTaps | None = None) -> spec.Learner:
+                 augment: AugmentFn | None = None) -> spec.Learner:
   """Builds the supervised learner for one optimiser and trainable mask.
 
   The batches are those of `batch_indices`. A run draws the orders of the
@@ -143,9 +122,6 @@ def make_learner(apply: ApplyFn, batch_size: int, num_updates: int,
       False keep their values bit for bit, including non-gradient collections
       such as batch-norm statistics.
     augment: optional augmentation of each training batch, keyed per update.
-    taps: if given, the update of those dense layers' weights is fused with
-      their gradient (`train_on_batch_fused_adam`); `tx` must then hold
-      `optax.inject_hyperparams(optax.adam)`.
 
   Returns:
     A `spec.Learner` whose `step(state, data)` makes one update.
@@ -168,9 +144,6 @@ def make_learner(apply: ApplyFn, batch_size: int, num_updates: int,
       # Two fold-ins: never the key of an epoch's permutation.
       images = augment(jax.random.fold_in(
           jax.random.fold_in(state.key, state.step), 1), images)
-    if taps is not None:
-      return train_on_batch_fused_adam(taps, tx, trainable, state, images,
-                                       labels)
     return train_on_batch(apply, tx, trainable, state, images, labels)
 
   return spec.Learner(init=init, step=step, variables=lambda s: s.variables)
@@ -203,40 +176,6 @@ def train_on_batch(apply: ApplyFn, tx: optax.GradientTransformation,
   new_variables = jax.tree.map(jnp.where, trainable, proposed, variables)
   return LearnerState(new_variables, opt_state, state.step + 1,
                       state.key, state.orders), loss
-
-
-def train_on_batch_fused_adam(taps: DenseTaps,
-                              tx: optax.GradientTransformation,
-                              trainable: spec.Mask, state: LearnerState,
-                              images: jax.Array, labels: jax.Array):
-  """`train_on_batch`'s update, with the tapped layers' weights updated by
-  `fused_adam` from their inputs and output gradients: the same values up
-  to the gradients' rounding, without the weight gradients in memory.
-
-  Returns:
-    `(new_state, loss)`.
-  """
-  variables = state.variables
-  params = variables["params"]
-  offsets = {name: jnp.zeros((images.shape[0], params[name]["kernel"].shape[1]),
-                             params[name]["kernel"].dtype)
-             for name in taps.layers}
-
-  def loss_fn(params, offsets):
-    logits, inputs = taps.apply({**variables, "params": params}, images,
-                                offsets)
-    return cross_entropy(logits, labels), inputs
-
-  (loss, inputs), (grads, output_grads) = jax.value_and_grad(
-      loss_fn, argnums=(0, 1), has_aux=True)(params, offsets)
-  updates, opt_state = tx.update(grads, state.opt_state, params)
-  new_params = jax.tree.map(jnp.where, trainable["params"],
-                            optax.apply_updates(params, updates), params)
-  new_params, opt_state = fused_adam.update_layers(
-      {name: (inputs[name], output_grads[name]) for name in taps.layers},
-      params, new_params, state.opt_state, opt_state, trainable["params"])
-  return LearnerState({**variables, "params": new_params}, opt_state,
-                      state.step + 1, state.key, state.orders), loss
 
 
 def make_batch_learner(apply: ApplyFn, tx: optax.GradientTransformation,

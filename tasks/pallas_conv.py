@@ -77,9 +77,9 @@ def default_tiling(taps: int, channels_in: int, channels_out: int) -> Tiling:
                 num_stages=4 if products <= 16 * 16 else 3)
 
 
-def triton_block(n: int) -> int:
-  """`n` as a Triton kernel holds it: the next power of 2, at least 16
-  (Triton's blocks and its smallest matrix product); here, channels."""
+def _block_channels(n: int) -> int:
+  """Channels as the kernel holds them: a power of 2, at least 16 (the
+  Triton lowering's blocks and its smallest matrix product)."""
   return max(16, 1 << (n - 1).bit_length())
 
 
@@ -156,7 +156,7 @@ def kernel_grad(lhs, grad, kernel_shape, window_strides, pads,
   if interpret is None:
     interpret = jax.default_backend() != "gpu"
   kh, kw, cin, cout = kernel_shape
-  padded_in, padded_out = triton_block(cin), triton_block(cout)
+  padded_in, padded_out = _block_channels(cin), _block_channels(cout)
   tiling = tiling or default_tiling(kh * kw, padded_in, padded_out)
   x = jnp.pad(lhs, ((0, 0), *pads, (0, padded_in - cin)))
   images, height, width, _ = x.shape

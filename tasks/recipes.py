@@ -170,14 +170,11 @@ def supervised_task(name: str, init: Any, apply: supervised.ApplyFn,
                     dataset: supervised.Dataset, recipe: spec.Recipe,
                     num_classes: int,
                     augment: supervised.AugmentFn | None = None,
-                    taps: supervised.DenseTaps | None = None,
                     **info) -> spec.Task:
   """Assembles a classification task from a model, data and recipe.
 
   Works for any framework: `init(key) -> variables` and `apply` (see
-  `supervised.ApplyFn`) are all it needs of the model; `taps` (optional)
-  fuses dense layers' weight updates with their gradients
-  (`supervised.make_learner`).
+  `supervised.ApplyFn`) are all it needs of the model.
 
   Raises:
     spec.InputError: the training set is smaller than one batch.
@@ -191,7 +188,7 @@ def supervised_task(name: str, init: Any, apply: supervised.ApplyFn,
   def make_learner(tx, trainable):
     return supervised.make_learner(apply, recipe.batch_size,
                                    recipe.num_updates, dataset, tx,
-                                   trainable, augment, taps)
+                                   trainable, augment)
 
   def evaluate(variables, data, key):
     del key  # Classification accuracy is deterministic.

@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from benchmark import completion, procedures, storage, sweep
 from benchmark import originals as originals_lib
+from benchmark import storage, sweep
 from tasks import fashion_mnist, registry
 from tasks.spec import InputError
 
@@ -86,37 +86,3 @@ def test_mlp_trains_on_the_same_data_and_recipe(tmp_path):
   [original] = originals_lib.train_originals(mlp, str(tmp_path), [0],
                                              log=lambda _: None)
   assert original.p_star > 0.7 > mlp.p0  # It learns the real images.
-
-
-@jax.default_matmul_precision("float32")  # The same on GPUs (no TF32).
-def test_mlp_fused_adam_learns_as_optax_does():
-  """`adam=fused` (issue 5: the hidden layers' weight gradients and Adam in
-  one Pallas kernel, interpreted here): the engine's T1 learner takes the
-  same steps as with optax's Adam, up to the gradients' rounding, and
-  frozen entries stay bit for bit."""
-  plain = registry.get_task("fashion_mnist/mlp:smoke")
-  fused = registry.get_task("fashion_mnist/mlp:smoke",
-                            implementation={"adam": "fused"})
-  original = plain.init(jax.random.key(0))
-  withheld = jax.tree.map(
-      lambda x: jax.random.bernoulli(jax.random.key(1), 0.5, x.shape),
-      original)
-  procedure = procedures.settings("T1", plain.recipe)
-  finals = []
-  for task in (plain, fused):
-    learner = completion.procedure_learner(task, withheld, procedure)
-    state = learner.init(original, jax.random.key(2))
-    step = jax.jit(learner.step)
-    for _ in range(3):
-      state, _ = step(state, task.data)
-    finals.append(learner.variables(state))
-  flat = [jax.tree.leaves(t) for t in (*finals, withheld, original)]
-  for a, b, w, o in zip(*flat, strict=True):
-    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
-    np.testing.assert_array_equal(np.asarray(b)[~np.asarray(w)],
-                                  np.asarray(o)[~np.asarray(w)])
-  # Every withheld part trained, the fused kernels too.
-  assert all(not np.array_equal(b, o) for b, o in zip(flat[1], flat[3]))
-  with pytest.raises(InputError, match="adam=fused is the MLP's"):
-    registry.get_task("fashion_mnist/cnn:smoke",
-                      implementation={"adam": "fused"})

@@ -18,7 +18,6 @@ order. Both give the same task; the tfds path needs the `tfds` extra.
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import hashlib
 import os
@@ -28,17 +27,11 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from agents import supervised
 from tasks import recipes, resnet_layers, spec
 
 MODELS = ("cnn", "mlp")
-# How the MLP learns (registry: implementation options, not the recipe):
-# `adam=fused` updates its hidden layers' weights in one Pallas kernel with
-# their gradients (`agents.fused_adam`: the same Adam, without the weight
-# gradients in memory; issue 5's MLP sweep).
-IMPLEMENTATION_OPTIONS = {"adam": ("optax", "fused")}
 NUM_CLASSES = 10
 DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
 FILES = {
@@ -86,30 +79,13 @@ class MLP(nn.Module):
   num_classes: int = NUM_CLASSES
 
   @nn.compact
-  def __call__(self, images, train: bool = False, offsets=None):
-    """The logits; with `offsets` (`supervised.DenseTaps`: `{dense<i>:
-    [batch, size]}` added to the hidden layers' outputs), `(logits, the
-    hidden layers' inputs)`."""
+  def __call__(self, images, train: bool = False):
     del train  # No batch statistics.
     x = (images.astype(jnp.float32) / 255.0 - MEAN) / STD
     x = x.reshape(x.shape[0], -1)
-    inputs = {}
     for i, size in enumerate(self.hidden_sizes):
-      name = f"dense{i + 1}"
-      inputs[name] = x
-      x = nn.Dense(size, name=name)(x)
-      if offsets is not None:
-        x = x + offsets[name]
-      x = nn.relu(x)
-    logits = nn.Dense(self.num_classes, name="head")(x)
-    return logits if offsets is None else (logits, inputs)
-
-  def taps(self) -> supervised.DenseTaps:
-    """The hidden layers, for `fused_adam`."""
-    return supervised.DenseTaps(
-        apply=lambda variables, images, offsets: self.apply(
-            variables, images, train=True, offsets=offsets),
-        layers=tuple(f"dense{i + 1}" for i in range(len(self.hidden_sizes))))
+      x = nn.relu(nn.Dense(size, name=f"dense{i + 1}")(x))
+    return nn.Dense(self.num_classes, name="head")(x)
 
 
 def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
@@ -249,12 +225,7 @@ def load_fashion_mnist_tfds(data_dir: str | None, max_train: int,
 
 
 def build(model: str, config: ml_collections.ConfigDict,
-          data_dir: str | None, train_fraction: float,
-          implementation: dict[str, str] | None = None) -> spec.Task:
-  fused = (implementation or {}).get("adam", "optax") == "fused"
-  if fused and model != "mlp":
-    raise spec.InputError(f"implementation option adam=fused is the MLP's; "
-                          f"fashion_mnist/{model} has batch statistics")
+          data_dir: str | None, train_fraction: float) -> spec.Task:
   if config.get("source") == "tfds":
     train, test = load_fashion_mnist_tfds(
         data_dir, config.max_train_examples, config.max_test_examples)
@@ -271,14 +242,8 @@ def build(model: str, config: ml_collections.ConfigDict,
   dataset = recipes.make_dataset(
       train, test, eval_batch_size=min(config.eval_batch_size, len(test[0])))
   recipe = recipes.adam_warmup_cosine(config)
-  taps = None
-  if fused:
-    # The fused kernel reads Adam's rate and hyper-parameters from its state.
-    recipe = dataclasses.replace(
-        recipe, optimizer=optax.inject_hyperparams(optax.adam))
   if model == "mlp":
     network = MLP(tuple(config.hidden_sizes))
-    taps = network.taps() if fused else None
     description = (f"Fashion-MNIST, MLP 784-"
                    f"{'-'.join(map(str, config.hidden_sizes))}-10, Adam")
   else:
@@ -289,7 +254,7 @@ def build(model: str, config: ml_collections.ConfigDict,
       name=f"fashion_mnist/{model}",
       init=recipes.flax_init(network, jnp.zeros((1, 28, 28), jnp.uint8)),
       apply=supervised.flax_apply(network),
-      dataset=dataset, recipe=recipe, num_classes=NUM_CLASSES, taps=taps,
+      dataset=dataset, recipe=recipe, num_classes=NUM_CLASSES,
       description=description,
       data_info={"source": source,
                  "train_examples": len(train[0]),

@@ -11,8 +11,6 @@ recipe's optimiser), vmapped, and times `--updates` updates in one
   the optimiser's state costs);
 - `optimizer`: the recipe's optimiser alone on every run's parameters, and
   the memory bandwidth that makes.
-With `--fused_tilings=BIxBOxWARPS,...` (for `--implementation=adam=fused`),
-`as is` is timed once for each `agents.fused_adam.Tiling`.
 Prints milliseconds per update and examples per second. With
 `--trace_dir`, one more call of `as is` runs under `jax.profiler.trace`
 (read it with xprof's `hlo_stats` tool).
@@ -28,7 +26,6 @@ import jax.numpy as jnp
 import optax
 
 sys.path.insert(0, os.getcwd())
-from agents import fused_adam  # pylint: disable=g-import-not-at-top
 from tasks import registry  # pylint: disable=g-import-not-at-top
 
 
@@ -41,7 +38,6 @@ def main():
   parser.add_argument("--implementation", default="")
   parser.add_argument("--trace_dir", default=None)
   parser.add_argument("--variants", default="as_is,sgd")
-  parser.add_argument("--fused_tilings", default="")
   args = parser.parse_args()
   implementation = dict(item.split("=") for item in
                         args.implementation.split(",") if item)
@@ -77,10 +73,6 @@ def main():
   variants = args.variants.split(",")
   if "as_is" in variants:
     timed("as is", recipe.optimizer(recipe.schedule), args.trace_dir)
-  for text in filter(None, args.fused_tilings.split(",")):
-    block_in, block_out, warps = map(int, text.split("x"))
-    fused_adam.DEFAULT_TILING = fused_adam.Tiling(block_in, block_out, warps)
-    timed(f"as is, tiling {text}", recipe.optimizer(recipe.schedule))
   if "sgd" in variants:
     timed("sgd", optax.sgd(recipe.schedule))
   if "optimizer" in variants:
