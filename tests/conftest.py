@@ -18,7 +18,7 @@ import rlax  # pylint: disable=unused-import
 import jax
 import numpy as np
 
-from benchmark import completion
+from benchmark import compilation, completion
 from benchmark import originals as originals_lib
 from tasks import registry
 
@@ -124,3 +124,15 @@ def assert_runs_as_alone(task, budget, runs, keys, originals, masks,
                                atol=atol)
     assert bool(batched.diverged[i]) == bool(single.diverged)
   return batched
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """JAX's persistent compilation cache, in a folder of this session shared
+  by the test workers: a program that several tests (or both workers)
+  compile, e.g. the same engine program for other arguments' values, is
+  compiled once. (The command-line processes keep their own default.)"""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent  # The workers' common folder.
+  compilation.enable_cache(str(root / "jax-cache"), min_compile_time_s=0.2)
