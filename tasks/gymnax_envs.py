@@ -152,10 +152,9 @@ def build(name: str, config: ml_collections.ConfigDict,
                           "convolution in bands has its own kernel gradient")
   network_options, compiler_options = {}, {}
   if conv == "bands":
-    # Matrix products by cuBLAS, not fused into Triton kernels by XLA:GPU:
-    # with those, a sweep ran at 0.92 of this speed (BUILD_NOTES,
+    # With Triton's products a sweep ran at 0.92 of this speed (BUILD_NOTES,
     # 2026-12-03, second session).
-    compiler_options = {"gpu": {"xla_gpu_enable_triton_gemm": False}}
+    compiler_options = spec.CUBLAS_GEMMS
     network_options.update(conv=resnet_layers.RowBandConv,
                            conv_features_once=True)
   elif conv_kernel_grad != "xla":

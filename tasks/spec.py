@@ -159,6 +159,12 @@ class Task:
   compiler_options: dict = dataclasses.field(default_factory=dict)
 
 
+# `Task.compiler_options` for matrix products by cuBLAS rather than fused
+# into Triton kernels by XLA:GPU: vmapped runs' batched products ran faster
+# so (BUILD_NOTES, 2026-12-03: MinAtar's bands, the Fashion-MNIST MLP).
+CUBLAS_GEMMS = {"gpu": {"xla_gpu_enable_triton_gemm": False}}
+
+
 class InputError(Exception):
   """Bad input from the user: an unknown name, a malformed file, missing data.
 
