@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+import sys
+import zipfile
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +23,27 @@ def cache_dir(*parts: str) -> str:
   root = os.environ.get("MCBENCH_CACHE_DIR",
                         os.path.expanduser("~/.cache/mcbench"))
   return os.path.join(root, *parts)
+
+
+def cached_arrays(path: str, compute: Callable[[], dict[str, np.ndarray]],
+                  message: str | None = None) -> dict[str, np.ndarray]:
+  """The arrays saved in the `.npz` file `path`, or `compute()`'s, saved
+  there for the next process (atomically, so a process killed mid-write
+  leaves no file that reads back wrong). `message` is printed to stderr
+  before computing; an unreadable file is computed again."""
+  try:
+    with np.load(path) as arrays:
+      return dict(arrays)
+  except (OSError, ValueError, zipfile.BadZipFile):
+    pass  # Missing (the usual case) or damaged.
+  if message:
+    print(message, file=sys.stderr)
+  arrays = compute()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.{os.getpid()}.tmp.npz"
+  np.savez(tmp, **arrays)
+  os.replace(tmp, path)
+  return arrays
 
 
 def check_switches(task: str, switches: list[str],

