@@ -92,6 +92,21 @@ SCHEMA = {
     },
 }
 
+# One validator for every record: `jsonschema.validate` checks the schema
+# itself at each call, which was most of the time of reading the committed
+# records (14.4 s of 364 records against 1.3 s).
+_SCHEMA_CLASS = jsonschema.validators.validator_for(SCHEMA)
+_SCHEMA_CLASS.check_schema(SCHEMA)
+_VALIDATOR = _SCHEMA_CLASS(SCHEMA)
+
+
+def validate(record: dict[str, Any]) -> None:
+  """Raises `jsonschema.ValidationError` (the most relevant error, as
+  `jsonschema.validate` picks it) where `record` does not match `SCHEMA`."""
+  error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(record))
+  if error is not None:
+    raise error
+
 
 def seeds_in_words(record: dict[str, Any]) -> str:
   """"1 seed" or "N seeds": how many completion seeds `record` holds."""
@@ -109,7 +124,7 @@ def finalise(record: dict[str, Any]) -> dict[str, Any]:
   """Adds the schema id and content hash; validates the result."""
   record = storage.as_json({**record, "schema": SCHEMA_ID})
   record["content_sha256"] = content_hash(record)
-  jsonschema.validate(record, SCHEMA)
+  validate(record)
   return record
 
 
@@ -142,7 +157,7 @@ def read(path: str) -> dict[str, Any]:
   """
   record = storage.read_json(path)
   try:
-    jsonschema.validate(record, SCHEMA)
+    validate(record)
   except jsonschema.ValidationError as e:
     where = "/".join(str(p) for p in e.absolute_path) or "top level"
     raise InputError(f"record {path} is invalid at {where}: "

@@ -32,12 +32,12 @@ def describe(variables, scheme, mask) -> str:
 
 def main(argv):
   del argv
-  task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir,
-                           implementation=cli.implementation())
-  variables = task.init(jax.random.key(0))
   if not (FLAGS.list or FLAGS.scheme or FLAGS.family):
     raise InputError("nothing to do: pass --list, --scheme=FILE or "
                      "--family=NAME")
+  task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir,
+                           implementation=cli.implementation())
+  variables = task.init(jax.random.key(0))
   if FLAGS.list:
     leaves = splitter.leaves(variables)
     width = max(len(leaf.path) for leaf in leaves)

@@ -57,6 +57,12 @@ def main(argv):
   del argv
   if FLAGS.time_limit_s is not None and not FLAGS.resumable:
     raise cli.InputError("--time_limit_s needs --resumable")
+  # Checked again by `ensure_originals`; here before the task is built.
+  if FLAGS.seeds < 1:
+    raise cli.InputError(f"need at least one original, got {FLAGS.seeds}")
+  if FLAGS.first_seed < 0:
+    raise cli.InputError(
+        f"seeds start at 0, got first seed {FLAGS.first_seed}")
   task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir,
                            implementation=cli.implementation())
   try:

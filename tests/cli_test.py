@@ -4,21 +4,72 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
+from absl import flags
 
+from benchmark import originals as originals_lib
 from benchmark import perf
-from conftest import run_cli
+from conftest import ROOT, built_once, run_cli
+from tasks import registry
+from tasks.spec import InputError
 
 SMALL = ["--splits=layer.head", "--procedures=T1,T3", "--seeds=2",
          "--num_originals=2", "--alphas=0.5,0.9", "--bootstrap_reps=200"]
 
 
 def assert_one_line_error(result, message):
-  assert result.returncode != 0
+  assert result.returncode == 2, result.stderr[-2000:]
   lines = result.stderr.strip().splitlines()
   assert lines[-1].startswith("mcbench: error: "), result.stderr[-2000:]
   assert message in lines[-1], lines[-1]
+
+
+def assert_one_line_message(error, message):
+  """`error` (an InputError's text, which `cli.run` prints after
+  "mcbench: error: " with exit status 2, as the subprocess tests check)
+  is one line holding `message`."""
+  assert error is not None, f"no error; expected {message!r}"
+  assert message in error and "\n" not in error, error
+
+
+# One process runs an entry point's `main` on each of several argument
+# lists, its flags parsed anew for each, and writes what each raised (an
+# InputError's message; null where main returned): `python -m` costs
+# seconds of imports per process, the same for every bad input.
+MAINS = """
+import importlib, json, sys
+name, cases, output = sys.argv[1:]
+module = importlib.import_module(name)
+from absl import flags
+from tasks.spec import InputError
+errors = []
+for args in json.loads(cases):
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS([name, *args])
+  try:
+    module.main([])
+  except InputError as e:
+    errors.append(str(e))
+  else:
+    errors.append(None)
+json.dump(errors, open(output, "w"))
+"""
+
+
+def run_mains(module, cases, output):
+  """What `module.main` raised for each argument list of `cases`, run in
+  one `python -c` process (the environment of `run_cli`)."""
+  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run(
+      [sys.executable, "-c", MAINS, module, json.dumps(cases), output],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  errors = json.load(open(output))
+  assert len(errors) == len(cases)
+  return errors
 
 
 def record_bodies(workdir):
@@ -41,14 +92,13 @@ def test_train_list_scheme_and_run(tmp_path):
   assert manifest["p_star"] > 0.9 and len(manifest["content_sha256"]) == 64
   assert manifest["provenance"]["platform"] == "cpu"
 
-  listed = run_cli("benchmark.splits", "--task=digits/mlp", "--list")
-  assert listed.returncode == 0
-  assert "params/hidden1/kernel" in listed.stdout and "8,970" in listed.stdout
-
+  # --list and --scheme in one call: it prints both.
   scheme = tmp_path / "head.yaml"
   scheme.write_text("name: head\nwithhold: ['params/head/**']\n")
-  shown = run_cli("benchmark.splits", "--task=digits/mlp", f"--scheme={scheme}")
-  assert shown.returncode == 0
+  shown = run_cli("benchmark.splits", "--task=digits/mlp", "--list",
+                  f"--scheme={scheme}")
+  assert shown.returncode == 0, shown.stderr[-2000:]
+  assert "params/hidden1/kernel" in shown.stdout and "8,970" in shown.stdout
   assert "head: withholds 650 of 8,970 scalars (7.25%)" in shown.stdout
 
   ran = run_cli("benchmark.run", "--task=digits/mlp", f"--workdir={workdir}",
@@ -60,16 +110,16 @@ def test_train_list_scheme_and_run(tmp_path):
   assert "ETA" in ran.stderr or "<" in ran.stderr  # tqdm's progress line.
   assert os.path.isfile(f"{workdir}/leaderboard/digits-mlp.md")
 
-
-def test_same_flags_and_seed_give_identical_records(tmp_path):
-  bodies = []
-  for name in ("a", "b"):
-    result = run_cli("benchmark.run", "--task=digits/mlp",
-                     f"--workdir={tmp_path / name}", *SMALL)
-    assert result.returncode == 0, result.stderr[-2000:]
-    bodies.append(record_bodies(tmp_path / name))
-  assert len(bodies[0]) == 2
-  assert bodies[0] == bodies[1]
+  # The same flags and seed give identical records: a run in a fresh
+  # workdir, which trains its own originals, writes what the run above
+  # wrote.
+  again = run_cli("benchmark.run", "--task=digits/mlp",
+                  f"--workdir={tmp_path / 'again'}", *SMALL)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert "training 2 original(s) of" in again.stdout
+  bodies = record_bodies(workdir)
+  assert len(bodies) == 2
+  assert record_bodies(tmp_path / "again") == bodies
 
 
 def test_divergent_completion_is_recorded_not_crashed(tmp_path):
@@ -83,52 +133,101 @@ def test_divergent_completion_is_recorded_not_crashed(tmp_path):
   assert record["hardness"][0]["censored"] == [True, True]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task=nope/x"], "unknown task family 'nope'"),
-    (["--task=digits/cnn"], "unknown task 'digits/cnn'"),
-    (["--splits=layer.hed"], "unknown split 'layer.hed'"),
-    (["--splits=towers"], "unknown split 'towers'"),
-    (["--procedures=T1,T9"], "unknown procedure 'T9'"),
-    (["--splits="], "nothing to run"),
-    (["--alphas=0,0.5"], "alpha 0.0 is outside (0, 1]"),
-    (["--alphas=1.5"], "alpha 1.5 is outside (0, 1]"),
-    (["--alphas=high"], "--alphas must be numbers"),
-    (["--reinit=ones"], "unknown re-initialisation 'ones'"),
-    (["--budget_fraction=0"], "budget fraction must be in (0, 1]"),
-    (["--train_fraction=2"], "train fraction must be in (0, 1]"),
-    (["--train_fraction=0.01"], "smaller than one batch"),
-    (["--memory_limit_gib=0"], "memory limit must be positive"),
-    (["--task=fashion_mnist/cnn", "--data_dir=/nonexistent"],
-     "Fashion-MNIST file /nonexistent/train-images-idx3-ubyte.gz not found"),
-])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
-  workdir = tmp_path / "wd"
-  result = run_cli("benchmark.run", f"--workdir={workdir}", *args)
-  assert_one_line_error(result, message)
-  assert not workdir.exists()
+SCHEMES = {
+    "misspelt": "name: x\nwithhold: ['params/hed/*']",
+    "empty": "name: x\nwithhold: ['params/head/*']\nkeep: ['params/head/*']",
+    "malformed": "name: [x",
+}
+
+# Bad input of each entry point and what its one-line error says; `{name}`
+# stands for the file of SCHEMES[name].
+REFUSED = {
+    "benchmark.run": [
+        (["--task=nope/x"], "unknown task family 'nope'"),
+        (["--task=digits/cnn"], "unknown task 'digits/cnn'"),
+        (["--splits=layer.hed"], "unknown split 'layer.hed'"),
+        (["--splits=towers"], "unknown split 'towers'"),
+        (["--procedures=T1,T9"], "unknown procedure 'T9'"),
+        (["--splits="], "nothing to run"),
+        (["--alphas=0,0.5"], "alpha 0.0 is outside (0, 1]"),
+        (["--alphas=1.5"], "alpha 1.5 is outside (0, 1]"),
+        (["--alphas=high"], "--alphas must be numbers"),
+        (["--reinit=ones"], "unknown re-initialisation 'ones'"),
+        (["--budget_fraction=0"], "budget fraction must be in (0, 1]"),
+        (["--train_fraction=2"], "train fraction must be in (0, 1]"),
+        (["--train_fraction=0.01"], "smaller than one batch"),
+        (["--memory_limit_gib=0"], "memory limit must be positive"),
+        (["--task=fashion_mnist/cnn", "--data_dir=/nonexistent"],
+         "Fashion-MNIST file /nonexistent/train-images-idx3-ubyte.gz not "
+         "found"),
+        (["--implementation=conv_kernel_grad"],
+         "--implementation: 'conv_kernel_grad' is not KEY=VALUE"),
+        (["--implementation=a=1,a=2"], "--implementation: 'a' given twice"),
+        (["--implementation=conv_kernel_grad=pallas"],
+         "task 'digits/mlp' has no implementation option "
+         "'conv_kernel_grad'; known: none"),
+        (["--splits={misspelt}"], "nearest: params/head/"),
+        (["--splits={empty}"], "selects nothing"),
+        (["--splits={malformed}"], "malformed scheme file"),
+    ],
+    "benchmark.splits": [
+        (["--scheme={misspelt}"], "nearest: params/head/"),
+        (["--scheme={empty}"], "selects nothing"),
+        (["--scheme={malformed}"], "malformed scheme file"),
+        (["--family=towers"], "unknown split"),
+    ],
+}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("name: x\nwithhold: ['params/hed/*']", "nearest: params/head/"),
-    ("name: x\nwithhold: ['params/head/*']\nkeep: ['params/head/*']",
-     "selects nothing"),
-    ("name: [x", "malformed scheme file"),
-])
-def test_bad_scheme_file(tmp_path, text, message):
+@pytest.fixture(scope="module")
+def refusals(tmp_path_factory):
+  """A folder with `<module>.json`, what `main` raised for each case of
+  REFUSED[module] (one process per entry point, shared by the test
+  workers), and where case i's `--workdir=<module>-<i>` would be."""
+
+  def build(folder):
+    os.makedirs(folder)
+    files = {}
+    for name, text in SCHEMES.items():
+      files[name] = os.path.join(folder, f"{name}.yaml")
+      with open(files[name], "w") as f:
+        f.write(text)
+    for module, cases in REFUSED.items():
+      run_mains(module, [
+          [f"--workdir={os.path.join(folder, f'{module}-{i}')}",
+           *(arg.format(**files) for arg in args)]
+          for i, (args, _) in enumerate(cases)],
+                os.path.join(folder, f"{module}.json"))
+
+  return built_once(tmp_path_factory, "refusals", build)
+
+
+@pytest.mark.parametrize("module, index", [
+    (module, i) for module, cases in REFUSED.items()
+    for i in range(len(cases))], ids=[
+        f"{module.split('.')[1]} {' '.join(args)}"
+        for module, cases in REFUSED.items() for args, _ in cases])
+def test_bad_input_is_one_line_and_writes_nothing(refusals, module, index):
+  _, message = REFUSED[module][index]
+  with open(os.path.join(refusals, f"{module}.json")) as f:
+    assert_one_line_message(json.load(f)[index], message)
+  assert not os.path.exists(os.path.join(refusals, f"{module}-{index}"))
+
+
+def test_bad_scheme_file_through_the_command(tmp_path):
+  """The cases above through `python -m`, for one of them: one line, exit
+  status 2, nothing written."""
   scheme = tmp_path / "scheme.yaml"
-  scheme.write_text(text)
+  scheme.write_text(SCHEMES["misspelt"])
   workdir = tmp_path / "wd"
-  for module, flag in (("benchmark.run", "splits"),
-                       ("benchmark.splits", "scheme")):
-    result = run_cli(module, f"--workdir={workdir}", f"--{flag}={scheme}")
-    assert_one_line_error(result, message)
+  result = run_cli("benchmark.run", f"--workdir={workdir}",
+                   f"--splits={scheme}")
+  assert_one_line_error(result, "nearest: params/head/")
   assert not workdir.exists()
 
 
-def test_splits_without_an_action_and_unknown_family():
+def test_splits_without_an_action():
   assert_one_line_error(run_cli("benchmark.splits"), "nothing to do")
-  assert_one_line_error(run_cli("benchmark.splits", "--family=towers"),
-                        "unknown split")
 
 
 def test_divergent_original_is_an_error_and_saves_nothing(tmp_path):
@@ -166,10 +265,12 @@ def test_time_limited_training_pauses_and_a_rerun_finishes_it(tmp_path):
   assert result.returncode == 75, result.stderr[-2000:]
   assert "rerun the same command to continue" in result.stdout
   finished = run_cli(*paused[:-2], paused[-1])
-  whole = run_cli(*train, f"--workdir={tmp_path / 'whole'}")
-  assert finished.returncode == whole.returncode == 0, finished.stderr[-2000:]
-  digest = lambda r: r.stdout.split("sha256=")[1].split()[0]
-  assert digest(finished) == digest(whole)
+  assert finished.returncode == 0, finished.stderr[-2000:]
+  # The same training in one go (what `benchmark.train` calls).
+  [whole] = originals_lib.ensure_originals(
+      registry.get_task("digits/mlp:num_updates=40"), str(tmp_path / "whole"),
+      1, log=lambda _: None)
+  assert finished.stdout.split("sha256=")[1].split()[0] == whole.content_hash
 
 
 @pytest.fixture
@@ -190,29 +291,45 @@ def test_checkpoint_not_matching_its_manifest(copied_workdir):
   assert not (copied_workdir / "records").exists()
 
 
+def train_one(workdir):
+  """What `python -m benchmark.train --workdir=workdir --seeds=1` does, in
+  this process (its one-line errors are InputErrors; the tests above run
+  the command)."""
+  return originals_lib.ensure_originals(
+      registry.get_task("digits/mlp"), str(workdir), 1, log=lambda _: None)
+
+
 def test_unreadable_checkpoint(copied_workdir):
   checkpoint = copied_workdir / "originals/digits-mlp/seed-0/checkpoint"
   for path in checkpoint.rglob("*"):
     if path.is_file() and "manifest" not in path.name:
       path.write_bytes(b"garbage")
-  result = run_cli("benchmark.train", f"--workdir={copied_workdir}",
-                   "--seeds=1")
-  assert result.returncode != 0
-  last = result.stderr.strip().splitlines()[-1]
-  assert last.startswith("mcbench: error: ") and "seed-0" in last, last
+  with pytest.raises(InputError) as error:
+    train_one(copied_workdir)
+  assert_one_line_message(str(error.value), "seed-0")
 
 
 def test_other_recipe_in_the_workdir_is_refused(copied_workdir):
-  result = run_cli("benchmark.run", "--task=digits/mlp",
-                   f"--workdir={copied_workdir}", *SMALL)
-  assert result.returncode == 0
+  [original] = train_one(copied_workdir)  # Reused as it is.
   path = copied_workdir / "originals/digits-mlp/seed-0/manifest.json"
   manifest = json.loads(path.read_text())
+  assert manifest["content_sha256"] == original.content_hash
   manifest["task_config"]["batch_size"] = 7
   path.write_text(json.dumps(manifest))
-  assert_one_line_error(
-      run_cli("benchmark.train", f"--workdir={copied_workdir}", "--seeds=1"),
-      "trained with another recipe")
+  with pytest.raises(InputError) as error:
+    train_one(copied_workdir)
+  assert_one_line_message(str(error.value), "trained with another recipe")
+
+
+def perf_main(*args):
+  """`python -m benchmark.perf args` in this process: this module imports
+  `benchmark.perf`, whose flags it parses anew."""
+  flags.FLAGS.unparse_flags()
+  flags.FLAGS(["perf", *args])
+  try:
+    perf.main([])
+  finally:
+    flags.FLAGS.unparse_flags()
 
 
 def test_perf_script_measures_sweep_loop_big_job_and_scaling(tmp_path):
@@ -255,12 +372,11 @@ def test_perf_script_measures_sweep_loop_big_job_and_scaling(tmp_path):
   assert_one_line_error(run_cli("benchmark.perf", "--device_counts=3"),
                         "asked for 3 device(s); there are 1")
   figure = tmp_path / "perf.png"
-  replotted = run_cli("benchmark.perf", f"--replot={output}",
-                      f"--figure={figure}")
-  assert replotted.returncode == 0, replotted.stderr[-2000:]
+  perf_main(f"--replot={output}", f"--figure={figure}")
   assert figure.read_bytes().startswith(b"\x89PNG")
-  assert_one_line_error(run_cli("benchmark.perf", f"--replot={output}"),
-                        "--replot needs --figure")
+  with pytest.raises(InputError) as error:
+    perf_main(f"--replot={output}")
+  assert_one_line_message(str(error.value), "--replot needs --figure")
 
 
 def test_perf_task_list_keeps_switches_with_their_task():
@@ -283,6 +399,8 @@ def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
   # One timing per program keeps the test short. (Its intermittent hang
   # was jaxlib's batched CPU QR in the vmapped initialisation, now taken
   # one run at a time: BUILD_NOTES, "The CartPole perf hang, found".)
+  # A command, not this process: it compiles with the persistent
+  # compilation cache of the command-line processes.
   _, measured = perf_result(tmp_path, "--tasks=cartpole/ppo:smoke",
                             "--runs=2", "--updates=32", "--repeats=1",
                             "--measurements=vmap,big_job")
@@ -296,9 +414,9 @@ def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
       "sweep / big job": pytest.approx(
           rows["sweep (vmap)"]["examples_per_s"]
           / rows["big job"]["examples_per_s"], abs=1e-3)}
-  assert_one_line_error(
-      run_cli("benchmark.perf", "--measurements=vmap,bigjob"),
-      "--measurements: unknown bigjob")
+  with pytest.raises(InputError) as error:
+    perf_main("--measurements=vmap,bigjob")
+  assert_one_line_message(str(error.value), "--measurements: unknown bigjob")
 
 
 def test_perf_says_why_a_big_job_is_missing_and_keeps_the_rest(tmp_path):
@@ -336,16 +454,3 @@ def test_throughput_script_measures_each_vmap_size(tmp_path):
   assert measured["provenance"]["platform"] == "cpu"
   assert_one_line_error(
       run_cli("benchmark.throughput", "--vmap_sizes=two"), "--vmap_sizes")
-
-
-def test_implementation_flag_is_checked_before_anything_runs(tmp_path):
-  for value, message in (
-      ("conv_kernel_grad", "--implementation: 'conv_kernel_grad' is not "
-       "KEY=VALUE"),
-      ("a=1,a=2", "--implementation: 'a' given twice"),
-      ("conv_kernel_grad=pallas", "task 'digits/mlp' has no implementation "
-       "option 'conv_kernel_grad'; known: none")):
-    assert_one_line_error(
-        run_cli("benchmark.run", f"--workdir={tmp_path}",
-                f"--implementation={value}"), message)
-  assert not os.listdir(tmp_path)
