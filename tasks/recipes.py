@@ -29,8 +29,9 @@ def cached_arrays(path: str, compute: Callable[[], dict[str, np.ndarray]],
                   message: str | None = None) -> dict[str, np.ndarray]:
   """The arrays saved in the `.npz` file `path`, or `compute()`'s, saved
   there for the next process (atomically, so a process killed mid-write
-  leaves no file that reads back wrong). `message` is printed to stderr
-  before computing; an unreadable file is computed again."""
+  leaves no file that reads back wrong; where it cannot be written, the
+  arrays are returned all the same). `message` is printed to stderr before
+  computing; an unreadable file is computed again."""
   try:
     with np.load(path) as arrays:
       return dict(arrays)
@@ -39,10 +40,13 @@ def cached_arrays(path: str, compute: Callable[[], dict[str, np.ndarray]],
   if message:
     print(message, file=sys.stderr)
   arrays = compute()
-  os.makedirs(os.path.dirname(path), exist_ok=True)
   tmp = f"{path}.{os.getpid()}.tmp.npz"
-  np.savez(tmp, **arrays)
-  os.replace(tmp, path)
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+  except OSError as e:  # A cache is a saving, not a requirement.
+    print(f"not cached ({e})", file=sys.stderr)
   return arrays
 
 

@@ -49,3 +49,12 @@ def test_damaged_cache_is_computed_again(cache_root, capsys):
   np.testing.assert_array_equal(
       recipes.cached_arrays(path, lambda: {"a": np.zeros(1)})["a"],
       np.arange(3))
+
+
+def test_unwritable_cache_still_gives_the_arrays(cache_root, capsys):
+  blocker = cache_root / "file"
+  blocker.write_text("")  # A file where the cache's folder should be.
+  arrays = recipes.cached_arrays(str(blocker / "x.npz"),
+                                 lambda: {"a": np.arange(2)})
+  np.testing.assert_array_equal(arrays["a"], np.arange(2))
+  assert "not cached" in capsys.readouterr().err
