@@ -210,6 +210,17 @@ def make_batch_learner(apply: ApplyFn, tx: optax.GradientTransformation,
   return spec.Learner(init=init, step=step, variables=lambda s: s.variables)
 
 
+def accuracy_standard_error(num_examples: int) -> Callable[[float], float]:
+  """`accuracy -> standard error` of an accuracy measured on `num_examples`
+  (binomial: `sqrt(a (1 - a) / n)`)."""
+
+  def standard_error(value: float) -> float:
+    value = min(max(float(value), 0.0), 1.0)
+    return (value * (1.0 - value) / num_examples) ** 0.5
+
+  return standard_error
+
+
 def accuracy(apply: ApplyFn, variables: spec.Variables,
              data: Dataset) -> jax.Array:
   """Top-1 accuracy on the evaluation set, batch by batch on the device."""

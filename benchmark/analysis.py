@@ -23,6 +23,10 @@ Statistics (scipy): Spearman's rho of security with share and with depth,
 and the correlation ratio (eta squared) of security on the dominant type.
 Censored securities are lower bounds and enter as they are.
 
+Only records of protocol v2 are read (a folder's v1 records are left out
+with one notice, never mixed in), at the records' headline alpha unless
+`--alpha` names another.
+
     python -m benchmark.analysis --task=fashion_mnist/cnn --workdir=results
 """
 
@@ -354,7 +358,15 @@ def _security(row: SplitRow) -> str:
 
 def build(group: Sequence[dict[str, Any]], alpha: float, note: str = "") -> str:
   """The analysis markdown for one group of records (`select_group`),
-  deterministically: the same records in any order give the same text."""
+  deterministically: the same records in any order give the same text.
+
+  Raises:
+    InputError: a record of protocol v1, or see `split_rows`.
+  """
+  old = [r for r in group if not records_lib.is_current(r)]
+  if old:
+    raise InputError(records_lib.protocol_notice(
+        old[0], board_lib.record_link(old[0], "")))
   group = sorted(group, key=lambda r: r["content_sha256"])
   rows = split_rows(group, alpha)
   first = group[0]
@@ -420,29 +432,35 @@ def build(group: Sequence[dict[str, Any]], alpha: float, note: str = "") -> str:
   return "\n".join(out)
 
 
-def write(records_dir: str, output: str, alpha: float,
+def write(records_dir: str, output: str, alpha: float | None = None,
           variant: str | None = None) -> tuple[str, list[str], str]:
-  """Builds the analysis of the records in `records_dir` into `output`.
+  """Builds the analysis of the protocol v2 records in `records_dir` into
+  `output`, at `alpha` (default: the group's ranking alpha,
+  `board.ranking_alpha`: its headline alpha).
 
   Returns:
-    The markdown, one error line per invalid record (left out), and the
-    note on the variant chosen ("" if there was no choice).
+    The markdown, one line per invalid record (left out) and one notice for
+    the folder's protocol v1 records, and the note on the variant chosen
+    ("" if there was no choice).
 
   Raises:
-    InputError: no valid record, or see `select_group` and `split_rows`.
+    InputError: no valid record of protocol v2, or see `select_group` and
+      `split_rows`.
   """
-  good, bad = records_lib.read_all(records_dir)
+  good, bad = leaderboard.read_current(records_dir)
   if not good:
-    raise InputError(f"no valid record in {records_dir}" +
+    raise InputError(f"no valid record of protocol v2 in {records_dir}" +
                      (f"; {bad[0]}" if bad else ""))
   group, note = select_group(good, variant)
+  if alpha is None:
+    alpha, _ = board_lib.ranking_alpha(group)
   markdown = build(group, alpha, note)
   storage.write_text_atomic(output, markdown + "\n")
   return markdown, bad, note
 
 
 def main(argv):
-  """`python -m benchmark.analysis --task=T --workdir=DIR [--alpha=0.99]`."""
+  """`python -m benchmark.analysis --task=T --workdir=DIR [--alpha=A]`."""
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
   from benchmark import sweep  # pylint: disable=g-import-not-at-top
@@ -452,11 +470,10 @@ def main(argv):
       values.workdir, values.task).replace(".md", "_analysis.md")
   markdown, bad, note = write(source, output, values.alpha, values.variant)
   print(markdown)
-  for line in bad:
-    print(f"mcbench: invalid record left out: {line}", file=sys.stderr)
+  failed = leaderboard.report_left_out(bad)
   if note:
     print(f"mcbench: {note}", file=sys.stderr)
-  if bad:
+  if failed:
     sys.exit(1)
 
 
@@ -464,7 +481,8 @@ if __name__ == "__main__":
   from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
   from benchmark import cli  # pylint: disable=g-import-not-at-top
   cli.define_task_flags()
-  absl_flags.DEFINE_float("alpha", 0.99, "Recovery level of the analysis.")
+  absl_flags.DEFINE_float("alpha", None, "Recovery level of the analysis "
+                          "(default: the records' headline alpha).")
   absl_flags.DEFINE_string("variant", None, "Adversary variant to analyse "
                            "(default: the one with the most records).")
   absl_flags.DEFINE_string("output", None, "Markdown file to write (default: "

@@ -193,23 +193,30 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
     def evaluate(learner_state):
       return task.evaluate(learner.variables(learner_state), data, eval_key)
 
-    return learner, evaluate, init_key, learn_key
+    return learner, evaluate, init_key, learn_key, eval_key
 
   def start(key, original, withheld, procedure, stop_performance, data):
-    learner, evaluate, init_key, learn_key = parts(key, withheld, procedure,
-                                                   data)
+    learner, _, init_key, learn_key, eval_key = parts(key, withheld,
+                                                      procedure, data)
     variables = starting_variables(task, init_key, original, withheld,
                                    procedure)
+    # The curve's first point is the starting model before any warm start
+    # (DESIGN.md): a split that removes nothing the policy needs costs 0
+    # with or without trajectories.
+    first = task.evaluate(variables, data, eval_key)
     if trajectory_episodes:
       # Its own stream, so that the keys of runs without access stay as
-      # they were.
-      variables, warm_start_cost = task.warm_start(
+      # they were. A run that starts at its target needs no warm start.
+      warmed, cost = task.warm_start(
           variables, original, procedures.trainable_mask(withheld, procedure),
           jax.random.fold_in(key, 3), data, trajectory_episodes)
+      needed = jnp.isfinite(first) & (first < stop_performance)
+      variables = jax.tree.map(lambda w, v: jnp.where(needed, w, v), warmed,
+                               variables)
+      warm_start_cost = jnp.where(needed, cost, 0.0)
     else:
       warm_start_cost = jnp.zeros(())
     learner_state = learner.init(variables, learn_key)
-    first = evaluate(learner_state)
     state = RunState(learner_state,
                      jnp.isfinite(first) & (first < stop_performance),
                      ~jnp.isfinite(first))
@@ -236,7 +243,7 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
 
   def advance(state, segment_lengths, key, withheld, procedure,
               stop_performance, data):
-    learner, evaluate, _, _ = parts(key, withheld, procedure, data)
+    learner, evaluate, *_ = parts(key, withheld, procedure, data)
 
     def segment(state, length):
       state = train_with(learner, state, length, data)

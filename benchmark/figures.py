@@ -4,10 +4,14 @@ interval views from its board (`benchmark.board`), and throughput bars from
 
 Hardness curves: one panel per procedure; in each, one line per split: the
 IQM hardness at each alpha of the records' grid with its 95% interval as a
-band. Censored points (some seed never recovered) are drawn hollow. A dashed
-line marks hardness 1 (training from scratch); the axis is logarithmic above
-0.1. Every figure is saved without a timestamp: the same input gives the
-same bytes.
+band. A censored point (some seed never recovered, so the value is a lower
+bound) is a hollow upward triangle; a dotted line marks the cap B/t0(alpha),
+the largest value a censored seed can show, and a dashed one hardness 1
+(training from scratch); the axis is logarithmic above 0.1. The board's
+views mark censored securities the same way and label them `>x` (`at cap`
+where every seed was censored). Only records of protocol v2 are drawn.
+Every figure is saved without a timestamp: the same input gives the same
+bytes.
 
     python -m benchmark.figures --task=fashion_mnist/cnn --workdir=results
 """
@@ -18,8 +22,13 @@ import collections
 import sys
 from typing import Any, Sequence
 
+from benchmark import board as board_lib
 from benchmark import records as records_lib
 from tasks.spec import InputError
+
+# Censored values are lower bounds: triangles pointing to where the true
+# value lies (up on a vertical hardness axis, right on a horizontal one).
+CENSORED_UP, CENSORED_RIGHT = "^", ">"
 
 
 def _pyplot():
@@ -38,17 +47,33 @@ def _save(figure, output: str) -> str:
   return output
 
 
+def value_label(cell: dict[str, Any]) -> str:
+  """A hardness value as a figure labels it: `0.52`, `>1.22` (a lower
+  bound), `>1.22 at cap` (every seed censored)."""
+  if not cell["censored"]:
+    return f"{cell['iqm']:.2f}"
+  return f">{cell['iqm']:.2f}" + (" at cap" if cell.get("at_cap") else "")
+
+
 def hardness_curves(records: Sequence[dict[str, Any]], output: str,
                     max_splits: int = 12) -> str:
-  """Draws the records of one task and variant into `output` (PNG).
+  """Draws the protocol v2 records of one task and variant into `output`
+  (PNG).
 
   Splits are ordered by their hardness at the top alpha under T2 (or the
   first procedure), hardest first; at most `max_splits` are drawn, chosen
   evenly along that order so both ends of the ranking show.
+
+  Raises:
+    InputError: no records, or a record of protocol v1.
   """
   plt = _pyplot()
   if not records:
     raise InputError("no records to draw")
+  old = [r for r in records if not records_lib.is_current(r)]
+  if old:
+    raise InputError(records_lib.protocol_notice(
+        old[0], board_lib.record_link(old[0], "")))
   by_procedure = collections.defaultdict(dict)
   for record in records:
     by_procedure[record["procedure"]["name"]][record["split"]["name"]] = record
@@ -64,6 +89,8 @@ def hardness_curves(records: Sequence[dict[str, Any]], output: str,
     step = (len(ranked) - 1) / (max_splits - 1)
     ranked = [ranked[round(i * step)] for i in range(max_splits)]
   colours = plt.get_cmap("tab20")(range(len(ranked)))
+  caps = sorted((row["alpha"], row["cap"]) for row in records[0]["hardness"]
+                if row["cap"] is not None)
 
   figure, axes = plt.subplots(1, len(procedures), sharey=True,
                               figsize=(4 * len(procedures) + 2, 4),
@@ -82,8 +109,10 @@ def hardness_curves(records: Sequence[dict[str, Any]], output: str,
       axis.plot(alphas, iqm, color=colour, label=split, linewidth=1.5)
       for alpha, value, row in zip(alphas, iqm, rows):
         censored = row["summary"]["censored"] > 0
-        axis.plot([alpha], [value], "o", color=colour,
-                  markerfacecolor="none" if censored else colour)
+        axis.plot([alpha], [value], CENSORED_UP if censored else "o",
+                  color=colour, markerfacecolor="none" if censored else colour)
+    axis.plot([a for a, _ in caps], [c for _, c in caps], color="black",
+              linestyle=":", linewidth=1, label="cap B/t0 (censored seeds)")
     axis.axhline(1.0, color="grey", linestyle="--", linewidth=1)
     # Hardness spans 0 (free) to far above 1 (censored): linear near 0.
     axis.set_yscale("symlog", linthresh=0.1)
@@ -92,7 +121,9 @@ def hardness_curves(records: Sequence[dict[str, Any]], output: str,
   axes[0][0].set_ylabel("MC-hardness (IQM, 95% CI)")
   first = records[0]
   figure.suptitle(f"{first['task']} ({first['adversary']['variant']}), "
-                  f"{records_lib.seeds_in_words(first)}; hollow: censored")
+                  f"{records_lib.seeds_in_words(first)}")
+  axes[0][-1].plot([], [], CENSORED_UP, color="grey", markerfacecolor="none",
+                   linestyle="none", label="censored: a lower bound (>)")
   axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5),
                      fontsize="small")
   return _save(figure, output)
@@ -107,8 +138,9 @@ def _security_points(entry: dict[str, Any], alpha_key: str):
 
 def pareto(entry: dict[str, Any], alpha_key: str, output: str) -> str:
   """Security against share withheld for one board entry (PNG): each split
-  a point with its 95% interval, hollow where censored; the frontier (no
-  split withholds less and is harder) joined by a line and labelled."""
+  a point with its 95% interval, a hollow triangle labelled `>x` where
+  censored; the frontier (no split withholds less and is harder) joined by
+  a line and labelled; the cap as a dotted line."""
   plt = _pyplot()
   points = _security_points(entry, alpha_key)
   if not points:
@@ -116,25 +148,34 @@ def pareto(entry: dict[str, Any], alpha_key: str, output: str) -> str:
   figure, axis = plt.subplots(figsize=(7, 4.5))
   for name, share, cell, on_front in points:
     colour = "tab:red" if on_front else "tab:blue"
+    censored = cell["censored"] > 0
     axis.errorbar([share], [cell["iqm"]],
                   yerr=[[cell["iqm"] - cell["lo"]], [cell["hi"] - cell["iqm"]]],
-                  fmt="o", color=colour, ecolor=colour, alpha=0.8,
-                  markerfacecolor="none" if cell["censored"] else colour,
+                  fmt=CENSORED_UP if censored else "o", color=colour,
+                  ecolor=colour, alpha=0.8,
+                  markerfacecolor="none" if censored else colour,
                   capsize=2, linewidth=1)
-    if on_front:
-      axis.annotate(name, (share, cell["iqm"]), fontsize="x-small",
+    label = " ".join(([name] if on_front else []) +
+                     ([value_label(cell)] if censored else []))
+    if label:
+      axis.annotate(label, (share, cell["iqm"]), fontsize="x-small",
                     xytext=(4, 4), textcoords="offset points")
   front = sorted((share, cell["iqm"]) for _, share, cell, on in points if on)
   axis.step([s for s, _ in front], [v for _, v in front], where="post",
             color="tab:red", linewidth=1, label="Pareto frontier")
   axis.axhline(1.0, color="grey", linestyle="--", linewidth=1,
                label="training from scratch")
+  cap = entry["caps"].get(alpha_key)
+  if cap is not None:
+    axis.axhline(cap, color="black", linestyle=":", linewidth=1,
+                 label=f"{board_lib.cap_text(cap)} (B/t0)")
   axis.set_xscale("log")
   axis.set_yscale("symlog", linthresh=0.1)
   axis.set_xlabel("share of parameters withheld")
   axis.set_ylabel(f"security at alpha = {alpha_key} (min IQM over procedures)")
-  axis.set_title(f"{entry['task']} ({entry['variant']}); hollow: censored",
-                 fontsize="medium")
+  axis.plot([], [], CENSORED_UP, color="grey", markerfacecolor="none",
+            linestyle="none", label="censored: a lower bound (>)")
+  axis.set_title(f"{entry['task']} ({entry['variant']})", fontsize="medium")
   axis.legend(fontsize="small", loc="best")
   return _save(figure, output)
 
@@ -142,7 +183,9 @@ def pareto(entry: dict[str, Any], alpha_key: str, output: str) -> str:
 def security_intervals(entry: dict[str, Any], alpha_key: str,
                        output: str) -> str:
   """IQM hardness with 95% interval bars, one row per split in rank order
-  and one marker per procedure (PNG); the security is the leftmost."""
+  and one marker per procedure (PNG); the security is the leftmost. A
+  censored value is a hollow right-pointing triangle (a lower bound), and
+  each split's label ends with its security (`>x` where censored)."""
   plt = _pyplot()
   rows = entry["rows"]
   procedures = entry["procedures"]
@@ -151,29 +194,42 @@ def security_intervals(entry: dict[str, Any], alpha_key: str,
   offsets = [(i - (len(procedures) - 1) / 2) * 0.15
              for i in range(len(procedures))]
   for colour, offset, procedure in zip(colours, offsets, procedures):
-    ys, values, errors, hollow = [], [], [[], []], []
+    points = collections.defaultdict(lambda: ([], [], [[], []]))
     for y, row in enumerate(rows):
       cell = row["by_alpha"][alpha_key]["cells"].get(procedure)
       if cell is None:
         continue
+      ys, values, errors = points[cell["censored"] > 0]
       ys.append(y + offset)
       values.append(cell["iqm"])
       errors[0].append(cell["iqm"] - cell["lo"])
       errors[1].append(cell["hi"] - cell["iqm"])
-      hollow.append(cell["censored"] > 0)
-    axis.errorbar(values, ys, xerr=errors, fmt="none", ecolor=colour,
-                  linewidth=1, alpha=0.7)
-    axis.scatter(values, ys, s=14,
-                 facecolors=["none" if h else colour for h in hollow],
-                 edgecolors=[colour] * len(values))
+    for censored, (ys, values, errors) in sorted(points.items()):
+      axis.errorbar(values, ys, xerr=errors, fmt="none", ecolor=colour,
+                    linewidth=1, alpha=0.7)
+      axis.scatter(values, ys, s=18,
+                   marker=CENSORED_RIGHT if censored else "o",
+                   facecolors="none" if censored else colour,
+                   edgecolors=colour)
     axis.scatter([], [], s=14, color=colour, label=procedure)  # Legend.
-  axis.set_yticks(range(len(rows)), [row["split"] for row in rows],
+  axis.scatter([], [], s=18, marker=CENSORED_RIGHT, facecolors="none",
+               edgecolors="grey", label="censored: a lower bound (>)")
+
+  def label(row):
+    security = row["by_alpha"][alpha_key]["security"]
+    return row["split"] + ("" if security is None else
+                           f" ({value_label(security)})")
+
+  axis.set_yticks(range(len(rows)), [label(row) for row in rows],
                   fontsize="small")
   axis.invert_yaxis()
   axis.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+  cap = entry["caps"].get(alpha_key)
+  if cap is not None:
+    axis.axvline(cap, color="black", linestyle=":", linewidth=1,
+                 label=f"{board_lib.cap_text(cap)} (B/t0)")
   axis.set_xscale("symlog", linthresh=0.1)
-  axis.set_xlabel(f"MC-hardness at alpha = {alpha_key} (IQM, 95% interval; "
-                  "hollow: censored)")
+  axis.set_xlabel(f"MC-hardness at alpha = {alpha_key} (IQM, 95% interval)")
   axis.set_title(f"{entry['task']} ({entry['variant']})", fontsize="medium")
   axis.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
   return _save(figure, output)
@@ -210,22 +266,21 @@ def throughput_bars(results: Sequence[dict[str, Any]], output: str) -> str:
 def main(argv):
   del argv
   from absl import flags  # pylint: disable=g-import-not-at-top
-  from benchmark import sweep  # pylint: disable=g-import-not-at-top
+  from benchmark import leaderboard, sweep  # pylint: disable=g-import-not-at-top
   values = flags.FLAGS
   source = sweep.records_dir(values.workdir, values.task)
-  good, bad = records_lib.read_all(source)
-  for line in bad:
-    print(f"mcbench: invalid record left out: {line}", file=sys.stderr)
+  good, bad = leaderboard.read_current(source)
   groups = collections.defaultdict(list)
   for record in good:
     groups[record["adversary"]["variant"]].append(record)
   if not groups:
-    raise InputError(f"no valid record in {source}")
+    raise InputError(f"no valid record of protocol v2 in {source}" +
+                     (f"; {bad[0]}" if bad else ""))
   for variant, group in sorted(groups.items()):
     output = values.output or sweep.leaderboard_path(
         values.workdir, values.task).replace(".md", f"_{variant}.png")
     print(hardness_curves(group, output))
-  if bad:
+  if leaderboard.report_left_out(bad):
     sys.exit(1)
 
 

@@ -4,52 +4,82 @@
     python -m benchmark.leaderboard --workdir=DIR    # another results folder
 
 rebuilds, deterministically (same records, same bytes): `LEADERBOARD.md`
-(one table per task and variant ranked by security at alpha = 0.99, with
-intervals, share withheld, Pareto marks, P(harder than next) and links to
-the records; then the splits several tasks share), `site/index.html` (the
-same, sortable and filterable, with the figures), and under `leaderboard/`
-each task's tables at every alpha and its figures. Only records measured
-against the folder's published originals count; any other record, and any
-invalid or edited one, is named and makes the command exit 1.
+(one table per task and variant ranked by security at the task's headline
+alpha, with every other alpha beside it, the caps, intervals, share
+withheld, Pareto marks, P(harder than next) and links to the records; then
+the roles that several tasks share), `site/index.html` (the same, sortable
+and filterable, with the figures), and under `leaderboard/` each task's
+tables at every alpha and its figures.
+
+Only records of the current protocol (v2) count: each folder holding older
+ones gets one notice line, and they are never mixed in. Of those, only the
+records measured against the folder's published originals count; any other
+record, and any invalid or edited one, is named and makes the command exit
+1. The published `results/` folder (`protocol.is_published_workdir`) takes
+only records that a clean commit reproduces (`board.unpublishable_because`):
+the build refuses any other before writing anything (exit 2); another folder
+builds and says which records could not be published.
 
 The per-task tables (`build`, `write`, also rebuilt by every sweep):
 
-For each task and adversary variant, one markdown table per alpha: one row per
-split with the share of parameters withheld, the hardness (IQM and its 95%
-bootstrap interval) under each procedure, and the split's security, the
-adversary's best case: the minimum over procedures. Rows are ranked by
-security, hardest first. A censored value (some seeds never recovered within
-the budget) is shown as `>x`; `c=k/n` counts the censored seeds.
+For each task and adversary variant, one markdown table per alpha (the
+ranking alpha first, with its cap beside each): one row per split with the
+share of parameters withheld, the hardness (IQM and its 95% bootstrap
+interval) under each procedure, and the split's security, the adversary's
+best case: the minimum over procedures. Rows are ranked by security at the
+task's headline alpha in every table, hardest first. A censored value (some
+seeds never recovered within the budget) is shown as `>x`, `c=k/n` counts
+the censored seeds, and `at cap` marks a value whose every seed was
+censored.
 """
 
 from __future__ import annotations
 
 import collections
 import glob
-import math
 import os
 import sys
 from typing import Any, Sequence
 
 from benchmark import board as board_lib
 from benchmark import originals as originals_lib
+from benchmark import protocol
 from benchmark import records as records_lib
 from benchmark import storage
 from tasks.spec import InputError
 
 
-def _cell(summary: dict[str, Any] | None, num_seeds: int) -> str:
-  if summary is None:
+def cell_text(cell: dict[str, Any] | None) -> str:
+  """A hardness cell as `IQM [lo, hi]`; `>` and `c=k/n` where censored,
+  `at cap` where every seed was, and the grid's most frequent winner."""
+  if cell is None:
     return "n/a"
-  lo, hi = summary["iqm_ci"]
-  return _interval({"iqm": summary["iqm"], "lo": lo, "hi": hi,
-                    "censored": summary["censored"], "seeds": num_seeds})
+  text = f"{cell['iqm']:.3f} [{cell['lo']:.3f}, {cell['hi']:.3f}]"
+  if cell["censored"]:
+    text = (">" + text + f" c={cell['censored']}/{cell['seeds']}" +
+            (" at cap" if cell.get("at_cap") else ""))
+  won = cell.get("won")
+  if won:
+    text += f" ({won['schedule']} {won['count']}/{won['reached']})"
+  return text
+
+
+def security_text(security: dict[str, Any] | None) -> str:
+  """A split's security with the procedure attaining it."""
+  if not security:
+    return "n/a"
+  return f"{cell_text(security)} ({security['procedure']})"
 
 
 def security(cells: dict[str, dict[str, Any] | None]) -> tuple[float, str]:
-  """`(min IQM over procedures, procedure attaining it)`; NaN if none."""
-  known = [(s["iqm"], name) for name, s in cells.items() if s is not None]
-  return min(known) if known else (float("nan"), "")
+  """`(min IQM over procedures, procedure attaining it)`; NaN if none. On a
+  tie an uncensored procedure wins (the minimum is then exact)."""
+  known = [(s["iqm"], s["censored"] > 0, name) for name, s in cells.items()
+           if s is not None]
+  if not known:
+    return float("nan"), ""
+  value, _, name = min(known)
+  return value, name
 
 
 def summary_at(record: dict[str, Any], alpha: float) -> dict[str, Any] | None:
@@ -58,133 +88,154 @@ def summary_at(record: dict[str, Any], alpha: float) -> dict[str, Any] | None:
   return None if row is None else row["summary"]
 
 
-def _rows_by_alpha(group: Sequence[dict[str, Any]]):
-  procedures = sorted({r["procedure"]["name"] for r in group})
-  splits: dict[str, dict[str, dict]] = collections.defaultdict(dict)
-  for record in group:
-    splits[record["split"]["name"]][record["procedure"]["name"]] = record
-  alphas = sorted({a for r in group for a in r["alphas"]})
-  return procedures, splits, alphas
+def alpha_heading(entry: dict[str, Any], alpha: float) -> str:
+  """`alpha = 0.99 (cap 2.703: ...)`, saying which alpha ranks."""
+  cap = entry["caps"][board_lib.alpha_key(alpha)]
+  ranks = (" ranks this task" if alpha == entry["ranking_alpha"] else "")
+  return (f"alpha = {alpha:g}{ranks} ({board_lib.cap_text(cap)}"
+          f"{': ' + board_lib.CAP_MEANING if cap is not None else ''})")
 
 
-def task_tables(group: Sequence[dict[str, Any]]) -> str:
-  """Markdown for the records of one task and adversary variant."""
-  procedures, splits, alphas = _rows_by_alpha(group)
-  first = group[0]
-  p_stars = ", ".join(f"{o['p_star']:.4f}" for o in first["originals"])
-  out = [f"### {first['task']} — variant `{first['adversary']['variant']}`",
-         "",
-         f"Originals: {len(first['originals'])} "
-         f"(P* = {p_stars}, P0 = {first['p0']:.4f}); budget "
-         f"{first['budget']['cost']} {first['budget']['cost_unit']}; "
-         f"seeds per cell: {len(first['seeds'])}.", ""]
-  if "warm_start" in first["adversary"]:
-    out += [board_lib.trajectory_access_line(group), ""]
+def task_tables(entry: dict[str, Any]) -> str:
+  """Markdown for one board entry (`board.task_entry`): a table per alpha,
+  the ranking alpha first, every table in the ranking alpha's order."""
+  procedures = entry["procedures"]
+  ranking = board_lib.alpha_key(entry["ranking_alpha"])
+  out = [f"### {entry['task']} — variant `{entry['variant']}`", "",
+         entry["summary"] + ".", ""]
+  out += [f"- {note}" for note in entry["notes"]] + [""]
+  alphas = [entry["ranking_alpha"]] + [a for a in entry["alphas"]
+                                       if a != entry["ranking_alpha"]]
   for alpha in alphas:
-    rows = []
-    for split_name, by_procedure in splits.items():
-      cells = {}
-      for name in procedures:
-        record = by_procedure.get(name)
-        cells[name] = None if record is None else summary_at(record, alpha)
-      share = next(iter(by_procedure.values()))["split"]["share"]
-      value, argmin = security(cells)
-      rows.append((split_name, share, cells, value, argmin, by_procedure))
-    # Hardest first; splits without a value last.
-    rows.sort(key=lambda r: (math.isnan(r[3]), -r[3] if not math.isnan(r[3])
-                             else 0.0, r[0]))
-    out += [f"#### alpha = {alpha:g}", "",
-            "| rank | split | withheld | " + " | ".join(procedures) +
-            " | security (min) |",
+    key = board_lib.alpha_key(alpha)
+    out += [f"#### {alpha_heading(entry, alpha)}", "",
+            f"| rank (alpha {ranking}) | split | withheld | " +
+            " | ".join(procedures) + " | security (min) |",
             "|---:|---|---:|" + "---|" * len(procedures) + "---|"]
-    for rank, (split_name, share, cells, value, argmin, by_proc) in enumerate(
-        rows, 1):
-      seeds = len(next(iter(by_proc.values()))["seeds"])
+    for row in entry["rows"]:
+      at = row["by_alpha"][key]
       out.append(
-          f"| {rank} | {split_name} | {share:.2%} | " +
-          " | ".join(_cell(cells[p], seeds) if p in by_proc else "—"
-                     for p in procedures) +
-          (f" | {value:.3f} ({argmin}) |" if value == value else " | n/a |"))
+          f"| {row['by_alpha'][ranking]['rank']} | {row['split']} | "
+          f"{row['share']:.2%} | " +
+          " | ".join(cell_text(at["cells"][p]) if p in row["records"]
+                     else "—" for p in procedures) +
+          f" | {security_text(at['security'])} |")
     out.append("")
   return "\n".join(out)
 
 
+HEADER = ("Hardness = cost of completion / cost of training from scratch "
+          "(t_T(alpha) / t_0(alpha)); IQM [95% stratified-bootstrap "
+          "interval] over seeds. Security = min over procedures. A censored "
+          "value is a lower bound: `>x`, with `c=k/n` censored seeds of n; "
+          "`at cap` where all were, at the cap B/t0(alpha). Generated from "
+          "records by `python -m benchmark.leaderboard`; do not edit.")
+
+
 def build(records: Sequence[dict[str, Any]]) -> str:
-  """The whole leaderboard for a set of records, deterministically."""
-  parts = ["# mcbench leaderboard", "",
-           "Hardness = cost of completion / cost of training from scratch "
-           "(t_T(alpha) / t_0(alpha)); IQM [95% stratified-bootstrap "
-           "interval] over seeds. Security = min over procedures. Generated "
-           "from records by `python -m benchmark.leaderboard`; do not edit.",
-           ""]
-  for _, group in sorted(board_lib.sweep_groups(records).items()):
-    parts.append(task_tables(group))
-  return "\n".join(parts)
+  """The per-task tables of a set of protocol v2 records,
+  deterministically."""
+  return tables_markdown(board_lib.build(records)["tasks"])
+
+
+def tables_markdown(entries: Sequence[dict[str, Any]]) -> str:
+  return "\n".join(["# mcbench leaderboard", "", HEADER, ""] +
+                   [task_tables(entry) for entry in entries])
+
+
+def check_publishable(records: Sequence[dict[str, Any]], workdir: str) -> None:
+  """Refuses, for the published `results/` only, records that no clean
+  commit reproduces (`board.unpublishable_because`).
+
+  Raises:
+    InputError: one line naming how many and the first file.
+  """
+  if not protocol.is_published_workdir(workdir):
+    return
+  refused = [r for r in records if board_lib.unpublishable_because(r)]
+  if refused:
+    first = refused[0]
+    raise InputError(
+        f"{len(refused)} record(s) in the published {workdir} cannot be "
+        f"published ({board_lib.unpublishable_because(first)[0]}), the "
+        f"first {os.path.join(workdir, board_lib.record_link(first, ''))}: "
+        "published records come from a clean commit; rerun them there or "
+        "build another --workdir")
+
+
+def read_current(records_dir: str) -> tuple[list[dict[str, Any]], list[str]]:
+  """The valid protocol v2 records of one folder, and one line per invalid
+  record and one notice for the folder's records of protocol v1."""
+  good, bad = records_lib.read_all(records_dir)
+  good, notices = board_lib.current_only(good, records_dir)
+  return good, bad + notices
 
 
 def write(records_dir: str, output: str) -> tuple[str, list[str]]:
-  """Rebuilds `output` from every record in `records_dir`.
+  """Rebuilds `output` from every protocol v2 record in `records_dir`.
 
   Returns:
-    The markdown, and one error line per invalid record (left out).
+    The markdown, and one line per invalid record (left out) and per folder
+    of protocol v1 records (`board.current_only`).
 
   Raises:
-    InputError: no valid record at all.
+    InputError: no valid v2 record at all; or, in the published results
+      folder, records that cannot be published (`check_publishable`).
   """
-  good, bad = records_lib.read_all(records_dir)
+  good, bad = read_current(records_dir)
   if not good:
-    raise InputError(f"no valid record in {records_dir}" +
+    raise InputError(f"no valid record of protocol v2 in {records_dir}" +
                      (f"; {bad[0]}" if bad else ""))
+  check_publishable(good, os.path.dirname(os.path.dirname(
+      os.path.abspath(records_dir))))
   markdown = build(good)
   storage.write_text_atomic(output, markdown + "\n")
   return markdown, bad
 
 
-def _interval(cell: dict[str, Any]) -> str:
-  text = f"{cell['iqm']:.3f} [{cell['lo']:.3f}, {cell['hi']:.3f}]"
-  if cell["censored"]:
-    text = ">" + text + f" c={cell['censored']}/{cell['seeds']}"
-  return text
-
-
-def _security_text(at_alpha: dict[str, Any] | None) -> str:
-  security = at_alpha and at_alpha["security"]
-  if not security:
-    return "n/a"
-  return f"{_interval(security)} ({security['procedure']})"
-
-
-def entry_markdown(entry: dict[str, Any], alpha: float,
-                   also: Sequence[float]) -> list[str]:
-  """One board entry as a markdown table ranked by security at `alpha`,
-  with the security at the `also` alphas beside it."""
-  key = board_lib.alpha_key(alpha)
+def entry_markdown(entry: dict[str, Any]) -> list[str]:
+  """One task's board entry as a markdown table ranked by security at its
+  ranking alpha, with the security at its other alphas beside it."""
+  if entry.get("kind") == "roles":
+    return roles_markdown(entry)
+  ranking = entry["ranking_alpha"]
+  key = board_lib.alpha_key(ranking)
+  also = [a for a in entry["alphas"] if a != ranking]
   procedures = entry["procedures"]
   heading = entry["task"] + (f" — variant `{entry['variant']}`"
                              if entry["variant"] else "")
   out = [f"## {heading}", "", entry["summary"] + ".", ""]
+  out += [f"- {note}" for note in entry["notes"]]
+  out += ["- Caps B/t0(alpha) (" + board_lib.CAP_MEANING + "): " +
+          "; ".join(f"alpha = {a:g}: " + board_lib.cap_text(
+              entry["caps"][board_lib.alpha_key(a)]) for a in entry["alphas"])
+          + ".", ""]
   if entry["figures"]:
     out += [" · ".join(f"[{f['title']}]({f['src']})"
                        for f in entry["figures"]), ""]
-  out += ["| rank | split | withheld | " + " | ".join(procedures) +
-          f" | security α={alpha:g} | " +
-          "".join(f"security α={a:g} | " for a in also) +
+
+  def header(alpha, ranks=""):
+    cap = board_lib.cap_text(entry["caps"][board_lib.alpha_key(alpha)])
+    return f"security α={alpha:g} ({ranks}{cap}) | "
+
+  out += ["| rank | split | withheld | " +
+          " | ".join(f"{p} α={ranking:g}" for p in procedures) + " | " +
+          header(ranking, "ranks; ") + "".join(header(a) for a in also) +
           "Pareto | P(harder than next) | records |",
           "|---:|---|---:|" + "---|" * len(procedures) + "---|" * len(also) +
           "---|:-:|---:|---|"]
   for row in entry["rows"]:
     at = row["by_alpha"][key]
-    withheld = f"{row['share']:.2%}" + (
-        f" ({row['withheld']:,})" if row["withheld"] is not None else
-        f" (mean of {len(row.get('tasks', []))} tasks)")
-    cells = [_interval(at["cells"][p]) if at["cells"].get(p) else "—"
+    withheld = f"{row['share']:.2%} ({row['withheld']:,})"
+    cells = [cell_text(at["cells"][p]) if at["cells"].get(p) else "—"
              for p in procedures]
     links = " ".join(f"[{p}]({link})" for p, link in row["records"].items())
-    others = [row["by_alpha"].get(board_lib.alpha_key(a)) for a in also]
+    others = [row["by_alpha"][board_lib.alpha_key(a)]["security"]
+              for a in also]
     out.append(
         f"| {at['rank']} | {row['split']} | {withheld} | " +
-        " | ".join(cells) + f" | {_security_text(at)} | " +
-        "".join(f"{_security_text(other)} | " for other in others) +
+        " | ".join(cells) + f" | {security_text(at['security'])} | " +
+        "".join(f"{security_text(other)} | " for other in others) +
         ("★" if row["pareto"] else "") + " | " +
         (f"{at['p_next']:.2f}" if at["p_next"] is not None else "—") +
         f" | {links or '—'} |")
@@ -192,22 +243,73 @@ def entry_markdown(entry: dict[str, Any], alpha: float,
   return out
 
 
+def pooled_text(pooled: dict[str, Any] | None) -> str:
+  """A pooled security (`board.pooled_security`): `>` where a task's
+  value is censored, and how many tasks it pools."""
+  if pooled is None:
+    return "n/a"
+  text = f"{pooled['mean']:.3f} [{pooled['lo']:.3f}, {pooled['hi']:.3f}]"
+  censored = (f", {pooled['censored']} censored" if pooled["censored"]
+              else "")
+  return ((">" if pooled["censored"] else "") + text +
+          f" ({pooled['tasks']} of {pooled['of']} tasks{censored})")
+
+
+def task_value_text(cell: dict[str, Any] | None) -> str:
+  """One task's value in the roles table, with its cap and split."""
+  if cell is None:
+    return "not run"
+  if cell.get("iqm") is None:
+    return f"n/a ({cell['split']}; {board_lib.cap_text(cell['cap'])})"
+  return (f"{cell_text(cell)} ({cell['split']}, {cell['procedure']}; "
+          f"{board_lib.cap_text(cell['cap'])})")
+
+
+def roles_markdown(entry: dict[str, Any]) -> list[str]:
+  """The cross-task entry (`board.cross_task_entry`): one row per role,
+  its pooled security at every alpha, then each task's value at the
+  ranking alpha with its cap."""
+  ranking = entry["ranking_alpha"]
+  key = board_lib.alpha_key(ranking)
+  also = [a for a in entry["alphas"] if a != ranking]
+  out = ["## Across tasks: roles", "", entry["summary"] + ".", ""]
+  out += [f"- {note}" for note in entry["notes"]] + [""]
+  out += ["| rank | role | " + f"pooled security α={ranking:g} (ranks) | " +
+          "".join(f"pooled α={a:g} | " for a in also) +
+          "".join(f"{task} α={ranking:g} | " for task in entry["tasks"]) +
+          "P(harder than next) |",
+          "|---:|---|---|" + "---|" * (len(also) + len(entry["tasks"])) +
+          "---:|"]
+  for row in entry["rows"]:
+    at = row["by_alpha"][key]
+    out.append(
+        f"| {at['rank']} | {row['role']} | {pooled_text(at['security'])} | " +
+        "".join(pooled_text(row["by_alpha"][board_lib.alpha_key(a)]
+                            ["security"]) + " | " for a in also) +
+        "".join(task_value_text(at["per_task"].get(task)) + " | "
+                for task in entry["tasks"]) +
+        (f"{at['p_next']:.2f}" if at["p_next"] is not None else "—") + " |")
+  out.append("")
+  return out
+
+
 def board_markdown(board: dict[str, Any]) -> str:
-  """`LEADERBOARD.md`: one table per task and variant, then the splits
-  shared by several tasks."""
-  alpha = board["alpha"]
-  also = [a for a in board["alphas"] if a != alpha and a >= 0.9]
+  """`LEADERBOARD.md`: one table per task and variant, then the roles
+  shared by several tasks, then what was left out."""
   entries = board["tasks"] + ([board["cross_task"]]
                               if board["cross_task"] else [])
   out = [f"# {board['title']}", "", board["note"], "",
-         "Ranked by security at alpha = " + f"{alpha:g}. Rebuilt from the "
-         "records alone by `python -m benchmark.leaderboard`; do not edit. "
-         "The same tables, sortable and filterable, with every figure: "
-         "[site/index.html](site/index.html). Every alpha of each task: "
-         "`leaderboard/<task>.md`. How to submit a split scheme: README, "
-         "*Contributing a split scheme*.", ""]
+         "Each task ranks at its headline alpha (" + board_lib.HEADLINE_RULE +
+         "). Rebuilt from the records alone by `python -m "
+         "benchmark.leaderboard`; do not edit. The same tables, sortable and "
+         "filterable, with every figure: [site/index.html](site/index.html). "
+         "Every alpha of each task: `leaderboard/<task>.md`. How to submit a "
+         "split scheme: README, *Contributing a split scheme*.", ""]
   for entry in entries:
-    out += entry_markdown(entry, alpha, also)
+    out += entry_markdown(entry)
+  if board["left_out"]:
+    out += ["## Left out", ""] + [f"- {line}" for line in board["left_out"]]
+    out.append("")
   return "\n".join(out)
 
 
@@ -238,13 +340,14 @@ def published_only(records: Sequence[dict[str, Any]], workdir: str
 
 
 def read_published(workdir: str) -> tuple[list[dict[str, Any]], list[str]]:
-  """Every valid record under `workdir/records/` measured against the
-  published originals, and one error line per other record."""
+  """Every valid protocol v2 record under `workdir/records/` measured
+  against the published originals, and one line per other record (one per
+  folder for records of protocol v1)."""
   records, bad = [], []
   for directory in sorted(glob.glob(os.path.join(workdir, "records", "*"))):
-    good, invalid = records_lib.read_all(directory)
+    good, left_out = read_current(directory)
     records += good
-    bad += invalid
+    bad += left_out
   records, refused = published_only(records, workdir)
   return records, bad + refused
 
@@ -262,12 +365,12 @@ def _relinked(board: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def _draw_figures(entry: dict[str, Any], group: Sequence[dict[str, Any]],
-                  workdir: str, alpha: float) -> None:
+                  workdir: str) -> None:
   """Draws one entry's figures under `workdir/leaderboard/` and lists them
   in the entry (links relative to `workdir`)."""
   from benchmark import figures  # pylint: disable=g-import-not-at-top
   stem = f"{originals_lib.task_slug(entry['task'])}_{entry['variant']}"
-  key = board_lib.alpha_key(alpha)
+  key = board_lib.alpha_key(entry["ranking_alpha"])
   drawn = [("Hardness vs alpha", f"{stem}.png",
             lambda path: figures.hardness_curves(group, path)),
            (f"Pareto view at alpha = {key}", f"{stem}_pareto.png",
@@ -285,33 +388,43 @@ def build_all(workdir: str) -> tuple[list[str], list[str]]:
   Writes `LEADERBOARD.md`, `site/index.html`, and under `leaderboard/` each
   task's tables at every alpha and its figures. Records that are invalid,
   edited, or measured against originals other than the published ones are
-  left out and reported. Deterministic: the same records give the same
-  bytes.
+  left out and reported; so are records of protocol v1, with one notice per
+  folder, which the outputs list too. Deterministic: the same records give
+  the same bytes.
 
   Returns:
-    The paths written, and one error line per record left out.
+    The paths written, and one line per record left out (one per folder
+    for records of protocol v1).
 
   Raises:
-    InputError: no valid record at all.
+    InputError: no valid record of protocol v2 at all; or, in the published
+      results folder, records that cannot be published
+      (`check_publishable`), before anything is written.
   """
   from benchmark import site  # pylint: disable=g-import-not-at-top
   records, bad = read_published(workdir)
   if not records:
-    raise InputError(f"no valid record under {workdir}/records" +
+    raise InputError(f"no valid record of protocol v2 under {workdir}/records" +
                      (f"; {bad[0]}" if bad else ""))
-  written = []
-  by_task = collections.defaultdict(list)
-  for record in records:
-    by_task[originals_lib.task_slug(record["task"])].append(record)
-  for slug, task_records in sorted(by_task.items()):
-    path = os.path.join(workdir, "leaderboard", f"{slug}.md")
-    storage.write_text_atomic(path, build(task_records) + "\n")
-    written.append(path)
+  check_publishable(records, workdir)
   board = board_lib.build(records)
+  # Notices name folders from the results folder: the same bytes wherever
+  # it is.
+  inside = os.path.join(workdir, "")
+  board["left_out"] = [line[len(inside):] if line.startswith(inside) else line
+                       for line in bad if board_lib.is_notice(line)]
   groups = [group for _, group in sorted(board_lib.sweep_groups(
       records).items())]
+  written = []
+  by_task = collections.defaultdict(list)
+  for entry in board["tasks"]:
+    by_task[originals_lib.task_slug(entry["task"])].append(entry)
+  for slug, entries in sorted(by_task.items()):
+    path = os.path.join(workdir, "leaderboard", f"{slug}.md")
+    storage.write_text_atomic(path, tables_markdown(entries) + "\n")
+    written.append(path)
   for entry, group in zip(board["tasks"], groups):
-    _draw_figures(entry, group, workdir, board["alpha"])
+    _draw_figures(entry, group, workdir)
     written += [os.path.join(workdir, f["src"]) for f in entry["figures"]]
   path = os.path.join(workdir, "LEADERBOARD.md")
   storage.write_text_atomic(path, board_markdown(board) + "\n")
@@ -322,7 +435,8 @@ def build_all(workdir: str) -> tuple[list[str], list[str]]:
 
 
 def compare_line(workdir: str, splits: Sequence[str], alpha: float) -> str:
-  """`--compare=A,B`: the probability of improvement of split A over B."""
+  """`--compare=A,B`: the probability of improvement of split A over B
+  (`role.<role>`: the split playing that role in each task)."""
   if len(splits) != 2:
     raise InputError(f"--compare takes two split names, got {len(splits)}")
   records, _ = read_published(workdir)
@@ -331,6 +445,16 @@ def compare_line(workdir: str, splits: Sequence[str], alpha: float) -> str:
           f"{alpha:g} = {result['p']:.3f} [{result['lo']:.3f}, "
           f"{result['hi']:.3f}] over {len(result['tasks'])} task(s): "
           f"{', '.join(result['tasks'])}")
+
+
+def report_left_out(lines: Sequence[str]) -> bool:
+  """Prints each left-out line to stderr; True if any names an invalid
+  record (notices of protocol v1 records alone are not an error)."""
+  for line in lines:
+    kind = "left out" if board_lib.is_notice(line) else (
+        "invalid record left out")
+    print(f"mcbench: {kind}: {line}", file=sys.stderr)
+  return any(not board_lib.is_notice(line) for line in lines)
 
 
 def main(argv):
@@ -354,9 +478,7 @@ def main(argv):
     print(f"{len(written)} file(s) written, among them "
           f"{os.path.join(values.workdir, 'LEADERBOARD.md')} and "
           f"{os.path.join(values.workdir, 'site', 'index.html')}")
-  for line in bad:
-    print(f"mcbench: invalid record left out: {line}", file=sys.stderr)
-  if bad:
+  if report_left_out(bad):
     sys.exit(1)
 
 
@@ -371,6 +493,7 @@ if __name__ == "__main__":
   absl_flags.DEFINE_list("compare", None, "Two split names A,B: print the "
                          "probability that A is harder to complete than B "
                          "(95% stratified interval) over the tasks with "
-                         "both; writes nothing.")
+                         "both; `role.<role>` names the split playing that "
+                         "role in each task. Writes nothing.")
   absl_flags.DEFINE_float("alpha", 0.99, "Recovery level of --compare.")
   cli.run(main)

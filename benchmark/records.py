@@ -5,10 +5,15 @@ A record's `content_sha256` covers everything but `provenance` (which holds
 wall time and machine details), so two runs with the same flags and seeds on
 the same platform give records with the same content hash. A record edited
 by hand fails that check and is named as corrupt.
+
+Records of measurement protocol v1 (`mcbench.record/1`) are still read and
+validated, so that they can be recognised and left out of v2 views
+(`is_current`), never mixed with v2 records (`mcbench.record/2`).
 """
 
 from __future__ import annotations
 
+import copy
 import glob
 import os
 from typing import Any
@@ -18,7 +23,8 @@ import jsonschema
 from benchmark import storage
 from tasks.spec import InputError
 
-SCHEMA_ID = "mcbench.record/1"
+SCHEMA_ID = "mcbench.record/2"
+V1_SCHEMA_ID = "mcbench.record/1"
 
 _NUMBER_OR_NULL = {"type": ["number", "null"]}
 _NUMBERS = {"type": "array", "items": {"type": "number"}}
@@ -30,7 +36,7 @@ SCHEMA = {
                  "originals", "reference", "eval_costs", "seeds", "hardness",
                  "provenance"],
     "properties": {
-        "schema": {"const": SCHEMA_ID},
+        "schema": {"const": V1_SCHEMA_ID},
         "content_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
         "task": {"type": "string"},
         "task_config": {"type": "object"},
@@ -92,20 +98,85 @@ SCHEMA = {
     },
 }
 
-# One validator for every record: `jsonschema.validate` checks the schema
-# itself at each call, which was most of the time of reading the committed
-# records (14.4 s of 364 records against 1.3 s).
+V1_SCHEMA = SCHEMA
+
+
+def _v2_schema() -> dict[str, Any]:
+  """Protocol v2's record: v1's, plus the protocol's fields (evaluation
+  error, headline alpha, originals check), the mask's hash and roles, the
+  fine-tuning grid's schedules and each alpha's cap."""
+  schema = copy.deepcopy(V1_SCHEMA)
+  properties = schema["properties"]
+  properties["schema"] = {"const": SCHEMA_ID}
+  schema["required"] = schema["required"] + ["protocol"]
+  properties["protocol"] = {
+      "type": "object",
+      "required": ["version", "evaluation_standard_error", "headline_alpha",
+                   "originals_check"],
+      "properties": {"version": {"const": 2},
+                     "evaluation_standard_error": {"type": "number",
+                                                   "minimum": 0},
+                     "headline_alpha": _NUMBER_OR_NULL,
+                     "originals_check": {"type": "object",
+                                         "required": ["converged"]}}}
+  split = properties["split"]
+  split["required"] = split["required"] + ["mask_sha256", "roles"]
+  split["properties"]["mask_sha256"] = {"type": "string",
+                                        "pattern": "^[0-9a-f]{64}$"}
+  split["properties"]["roles"] = {"type": "array",
+                                  "items": {"type": "string"}}
+  properties["procedure"] = {
+      "type": "object", "required": ["name", "schedules"],
+      "properties": {"schedules": {
+          "type": "array", "minItems": 1,
+          "items": {"type": "object", "required": [
+              "label", "peak_learning_rate", "decay_updates"]}}}}
+  seed = properties["seeds"]["items"]["properties"]
+  seed["grid"] = {"type": "array", "items": {
+      "type": "object", "required": ["schedule", "diverged", "performance"],
+      "properties": {"performance": {"type": "array",
+                                     "items": _NUMBER_OR_NULL}}}}
+  row = properties["hardness"]["items"]
+  row["required"] = row["required"] + ["cap"]
+  row["properties"]["cap"] = _NUMBER_OR_NULL
+  row["properties"]["won"] = {"type": "array",
+                              "items": {"type": ["string", "null"]}}
+  return schema
+
+
+SCHEMA = _v2_schema()
+
+# One validator per schema: `jsonschema.validate` checks the schema itself
+# at each call, which was most of the time of reading the committed records
+# (14.4 s of 364 records against 1.3 s).
 _SCHEMA_CLASS = jsonschema.validators.validator_for(SCHEMA)
-_SCHEMA_CLASS.check_schema(SCHEMA)
-_VALIDATOR = _SCHEMA_CLASS(SCHEMA)
+_VALIDATORS = {}
+for _schema in (V1_SCHEMA, SCHEMA):
+  _SCHEMA_CLASS.check_schema(_schema)
+  _VALIDATORS[_schema["properties"]["schema"]["const"]] = _SCHEMA_CLASS(
+      _schema)
 
 
 def validate(record: dict[str, Any]) -> None:
   """Raises `jsonschema.ValidationError` (the most relevant error, as
-  `jsonschema.validate` picks it) where `record` does not match `SCHEMA`."""
-  error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(record))
+  `jsonschema.validate` picks it) where `record` matches neither protocol's
+  schema (the one its `schema` names, else the current one)."""
+  schema_id = record.get("schema") if isinstance(record, dict) else None
+  validator = _VALIDATORS.get(schema_id, _VALIDATORS[SCHEMA_ID])
+  error = jsonschema.exceptions.best_match(validator.iter_errors(record))
   if error is not None:
     raise error
+
+
+def is_current(record: dict[str, Any]) -> bool:
+  """Whether `record` was measured under the current protocol (v2)."""
+  return record["schema"] == SCHEMA_ID
+
+
+def protocol_notice(record: dict[str, Any], where: str) -> str:
+  """The one-line notice for a record of an older protocol left out."""
+  return (f"record {where} was measured under protocol v1 "
+          f"({record['schema']}): left out, never mixed with protocol v2")
 
 
 def seeds_in_words(record: dict[str, Any]) -> str:

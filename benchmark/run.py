@@ -24,7 +24,10 @@ flags.DEFINE_list(
     f"Families: {', '.join(splitter.FAMILIES)}.")
 flags.DEFINE_list("procedures", list(procedures.PROCEDURES),
                   "Retraining procedures (T1..T4).")
-flags.DEFINE_integer("seeds", 5, "Completion seeds per (split, procedure).")
+flags.DEFINE_integer("seeds", None, "Completion seeds per (split, procedure); "
+                     "default: the task's (10 where a run costs seconds, "
+                     "else 5, the least a published sweep may use).",
+                     lower_bound=1)
 flags.DEFINE_list("alphas", ["0.5", "0.9", "0.99"],
                   "Recovery levels, each in (0, 1].")
 flags.DEFINE_integer("num_originals", 3,
@@ -35,8 +38,10 @@ flags.DEFINE_float("budget_fraction", 1.0,
 flags.DEFINE_float("train_fraction", 1.0,
                    "Adversary's data budget: fraction of the training set.")
 flags.DEFINE_float("finetune_fraction", None,
-                   "T3/T4 constant learning rate as a fraction of the "
-                   "recipe's peak (default: the task's own, else 0.1).")
+                   "The low peak of the T3/T4 fine-tuning grid as a fraction "
+                   "of the recipe's peak, in (0, 1] (default: the task's "
+                   "own rate, else 0.1); the grid's other peak is the "
+                   "recipe's.")
 flags.DEFINE_string("reinit", "init",
                     "Re-initialise withheld parameters with the model's "
                     "initialisers ('init') or with zeros ('zeros').")
@@ -70,6 +75,10 @@ flags.DEFINE_float("memory_limit_gib", None,
                    "Device memory one program may plan for; runs that do not "
                    "fit are vmapped in smaller chunks. Default: 90% of the "
                    "device's own limit (none on CPU).")
+flags.DEFINE_bool("private", False,
+                  "A private experiment: records are marked unpublishable "
+                  "(allowed from uncommitted code and outside the "
+                  "protocol's published settings; refused in results/).")
 FLAGS = flags.FLAGS
 
 
@@ -97,7 +106,8 @@ def main(argv):
       num_devices=FLAGS.num_devices,
       matmul_precision=FLAGS.matmul_precision,
       memory_limit_gib=FLAGS.memory_limit_gib,
-      implementation=tuple(cli.implementation().items()))
+      implementation=tuple(cli.implementation().items()),
+      private=FLAGS.private)
   result = sweep.run_sweep(settings, flags=cli.flag_values())
   if not result["markdown"]:
     return  # Not the writing process of a multi-process job.

@@ -5,9 +5,13 @@ into a self-contained HTML page: inline CSS and vanilla JavaScript, no
 external resources, no server; it works when opened from `file://`. The data
 is embedded as JSON in a `<script type="application/json" id="board-data">`
 element and drawn by the page's script: one section per (task, adversary
-variant) entry, and one for the cross-task summary when present, each with a
-sortable table (click a header; a second click reverses), its figures, and
-filters by task, by procedure and by ranking alpha.
+variant) entry with its notes (which alpha ranks it and why, the fine-tuning
+grid's oracle choice, records that cannot be published) and its caps, and
+one for the roles across tasks when present, each with a sortable table
+(click a header; a second click reverses), its figures, and filters by
+task, by procedure and by alpha (by default each table at its own ranking
+alpha). Every censored value keeps its `>` and `c=k/n`; values at the cap
+say so.
 
 The page is a pure function of `board`: the same data gives the same bytes
 (keys sorted, no timestamps, no random ids), so it can be committed and
@@ -93,7 +97,14 @@ section.task h2 .variant {
   margin-left: 8px; font-weight: 500; font-size: 14px; color: var(--muted);
   font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
 }
-section.task .summary { margin: 0 0 10px; color: var(--muted); }
+section.task .summary { margin: 0 0 6px; color: var(--muted); }
+section.task ul.notes { margin: 0 0 6px; padding-left: 20px;
+  color: var(--muted); max-width: 110ch; }
+section.task .caps, section.task .alpha-line { margin: 0 0 8px;
+  color: var(--muted); font-size: 13px; }
+section.task .alpha-line { color: var(--fg); }
+header ul.left-out { margin: 4px 0 0; padding-left: 20px;
+  color: var(--muted); font-size: 12.5px; }
 .table-wrap {
   overflow: auto; max-height: 75vh; border: 1px solid var(--line);
   border-radius: 8px;
@@ -136,8 +147,11 @@ table.leaderboard td.split {
   font-size: 13px;
 }
 table.leaderboard td .ci, table.leaderboard td .count,
-table.leaderboard td .cens, table.leaderboard td .proc { color: var(--muted); }
-table.leaderboard td .cens { font-size: 12px; }
+table.leaderboard td .cens, table.leaderboard td .proc,
+table.leaderboard td .won, table.leaderboard td .cap { color: var(--muted); }
+table.leaderboard td .cens, table.leaderboard td .won,
+table.leaderboard td .cap { font-size: 12px; }
+table.leaderboard td .at-cap { font-size: 12px; font-weight: 600; }
 table.leaderboard td.missing { color: var(--muted); }
 table.leaderboard td a { color: inherit; text-decoration: none;
   border-bottom: 1px dotted var(--accent); }
@@ -160,7 +174,8 @@ _JS = r"""
   "use strict";
   var board = JSON.parse(document.getElementById("board-data").textContent);
   var DASH = "\u2014";
-  var state = {task: "all", procedure: "all", alpha: board.alpha};
+  var HEADLINE = "headline";
+  var state = {task: "all", procedure: "all", alpha: HEADLINE};
   var views = [];
 
   function el(tag, attrs, children) {
@@ -183,20 +198,38 @@ _JS = r"""
     return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
   }
   function alphaLabel(a) { return "\u03b1 = " + String(a); }
+  function capText(cap) {
+    return isNum(cap) ? "cap " + cap.toFixed(3) : "cap undefined: t0 = 0";
+  }
 
-  // The by_alpha key (Python's f"{alpha:g}") nearest to `alpha`.
-  function atAlpha(row, alpha) {
-    var table = row.by_alpha || {};
+  // The alpha a view shows: the selected one, or its own ranking alpha.
+  function viewAlpha(view) {
+    return state.alpha === HEADLINE ? view.entry.ranking_alpha : state.alpha;
+  }
+
+  // The key of `table` (Python's f"{alpha:g}") nearest to `alpha`.
+  function keyAt(table, alpha) {
     var best = null, bestDiff = Infinity;
-    Object.keys(table).forEach(function (key) {
+    Object.keys(table || {}).forEach(function (key) {
       var diff = Math.abs(parseFloat(key) - alpha);
       if (diff < bestDiff) { best = key; bestDiff = diff; }
     });
-    var ok = best !== null && bestDiff <= 1e-5 * Math.abs(alpha) + 1e-12;
-    return (ok && table[best]) || {};
+    return best !== null && bestDiff <= 1e-5 * Math.abs(alpha) + 1e-12
+        ? best : null;
   }
 
-  // A hardness summary as spans: value, interval, censoring.
+  function atAlpha(row, alpha) {
+    var key = keyAt(row.by_alpha, alpha);
+    return (key !== null && row.by_alpha[key]) || {};
+  }
+
+  function capAt(entry, alpha) {
+    var key = keyAt(entry.caps, alpha);
+    return key === null ? undefined : entry.caps[key];
+  }
+
+  // A hardness summary as spans: value (">" where censored: a lower
+  // bound), interval, censoring, "at cap", the grid's most frequent winner.
   function summaryNodes(s) {
     if (!s || !isNum(s.iqm)) return null;
     var censored = isNum(s.censored) && s.censored > 0;
@@ -216,20 +249,71 @@ _JS = r"""
     if (censored) {
       nodes.push(el("span", {class: "cens",
                              title: s.censored + " of " + s.seeds +
-                                    " seeds never recovered"},
+                                    " seeds never recovered: a lower bound"},
                     " c=" + s.censored + "/" + s.seeds));
+    }
+    if (s.at_cap) {
+      nodes.push(el("span", {class: "at-cap",
+                             title: "every seed censored: the value is the " +
+                                    "cap B/t0 (" + capText(s.cap) + ")"},
+                    " at cap"));
+    }
+    if (s.won && s.won.schedule) {
+      nodes.push(el("span", {class: "won",
+                             title: "schedule of the fine-tuning grid that " +
+                                    "first reached alpha in the most seeds " +
+                                    "(of those that reached it after " +
+                                    "training)"},
+                    " " + s.won.schedule + " " + s.won.count + "/" +
+                    s.won.reached));
+    }
+    return nodes;
+  }
+
+  // A pooled security across tasks (mean over tasks).
+  function pooledNodes(s) {
+    if (!s || !isNum(s.mean)) return null;
+    var censored = isNum(s.censored) && s.censored > 0;
+    var nodes = [el("span", {class: "v"}, (censored ? ">" : "") +
+                    s.mean.toFixed(3)),
+                 el("span", {class: "ci"},
+                    " [" + fixed(s.lo, 2) + ", " + fixed(s.hi, 2) + "]"),
+                 el("span", {class: "count"},
+                    " " + s.tasks + "/" + s.of + " tasks")];
+    if (censored) {
+      nodes.push(el("span", {class: "cens",
+                             title: s.censored + " task(s) censored: a " +
+                                    "lower bound"},
+                    " c=" + s.censored + " task" +
+                    (s.censored === 1 ? "" : "s")));
     }
     return nodes;
   }
 
   function iqmOf(s) { return s && isNum(s.iqm) ? s.iqm : null; }
 
-  function columns(entry) {
+  function rankColumn() {
+    return {key: "rank", label: "Rank", type: "num",
+            title: "Rank by security at the alpha shown (1 = hardest)",
+            value: function (r, a) { return a.rank; },
+            cell: function (r, a) {
+              return isNum(a.rank) ? String(a.rank) : null;
+            }};
+  }
+
+  function pNextColumn() {
+    return {key: "p_next", label: "P(harder than next)", type: "num",
+            title: "Probability that this row is harder than the " +
+                   "next-ranked one",
+            value: function (r, a) { return a.p_next; },
+            cell: function (r, a) {
+              return isNum(a.p_next) ? fixed(a.p_next, 2) : null;
+            }};
+  }
+
+  function taskColumns(entry) {
     var cols = [
-      {key: "rank", label: "Rank", type: "num",
-       title: "Rank by security at the selected alpha (1 = hardest)",
-       value: function (r, a) { return a.rank; },
-       cell: function (r, a) { return isNum(a.rank) ? String(a.rank) : null; }},
+      rankColumn(),
       {key: "split", label: "Split", type: "text", cls: "text split",
        title: "Split: the withheld part of the parameters",
        value: function (r) { return r.split; },
@@ -270,7 +354,8 @@ _JS = r"""
          return nodes;
        }},
       {key: "pareto", label: "Pareto", type: "num", cls: "mark",
-       title: "On the Pareto front of security against share withheld",
+       title: "On the Pareto front of security against share withheld, " +
+              "at the ranking alpha",
        value: function (r) { return r.pareto ? 1 : 0; },
        cell: function (r) {
          if (!r.pareto) return "";
@@ -280,11 +365,48 @@ _JS = r"""
                                    "least as hard while withholding less"},
                    "\u2605");
        }},
-      {key: "p_next", label: "P(harder than next)", type: "num",
-       title: "Probability that this split is harder than the next-ranked one",
-       value: function (r, a) { return a.p_next; },
-       cell: function (r, a) { return isNum(a.p_next) ? fixed(a.p_next, 2) : null; }}
+      pNextColumn()
     );
+    return cols;
+  }
+
+  // The roles across tasks: the pooled security, then each task's value
+  // with its cap ("not run" where the task has no split in that role).
+  function roleColumns(entry) {
+    var cols = [
+      rankColumn(),
+      {key: "split", label: "Role", type: "text", cls: "text split",
+       title: "Role: the splits that play it in each task, by their mask",
+       value: function (r) { return r.split; },
+       cell: function (r) { return String(r.split); }},
+      {key: "security", label: "Pooled security", type: "num",
+       title: "Mean over tasks of each task's security [95% interval]; " +
+              "every task weighs the same",
+       value: function (r, a) {
+         return a.security && isNum(a.security.mean) ? a.security.mean : null;
+       },
+       cell: function (r, a) { return pooledNodes(a.security); }}
+    ];
+    (entry.tasks || []).forEach(function (task) {
+      cols.push({key: "task:" + task, label: task, type: "num",
+                 title: "Security on " + task + " (its cap beside it)",
+                 value: function (r, a) {
+                   return iqmOf((a.per_task || {})[task]);
+                 },
+                 cell: function (r, a) {
+                   var c = (a.per_task || {})[task];
+                   if (!c) return el("span", {class: "missing"}, "not run");
+                   var nodes = summaryNodes(c) || [DASH];
+                   if (c.procedure) {
+                     nodes.push(el("span", {class: "proc"},
+                                   " (" + c.split + ", " + c.procedure + ")"));
+                   }
+                   nodes.push(el("span", {class: "cap"},
+                                 " " + capText(c.cap)));
+                   return nodes;
+                 }});
+    });
+    cols.push(pNextColumn());
     return cols;
   }
 
@@ -323,8 +445,26 @@ _JS = r"""
     };
   }
 
+  // Which alpha the table shows, whether it ranks the task, and its cap.
+  function alphaLine(view, alpha) {
+    var entry = view.entry;
+    var ranks = Math.abs(alpha - entry.ranking_alpha) < 1e-9;
+    var text = "Shown at " + alphaLabel(alpha) +
+        (ranks ? " (ranks this table)" : " (not the ranking alpha, " +
+                 alphaLabel(entry.ranking_alpha) + ")");
+    if (entry.kind !== "roles") {
+      var cap = capAt(entry, alpha);
+      text += "; " + capText(cap) +
+              (isNum(cap) ? ": a split as hard as training from scratch " +
+                            "reads 1" : "");
+    } else {
+      text += "; each task's cap beside its value";
+    }
+    return text;
+  }
+
   function renderBody(view) {
-    var alpha = state.alpha;
+    var alpha = viewAlpha(view);
     var col = view.columns.filter(function (c) {
       return c.key === view.sort.key;
     })[0] || view.columns[0];
@@ -348,6 +488,7 @@ _JS = r"""
     });
     view.table.replaceChild(tbody, view.tbody);
     view.tbody = tbody;
+    view.alphaLine.textContent = alphaLine(view, alpha);
     view.headers.forEach(function (th) {
       if (th.getAttribute("data-key") === col.key) {
         th.setAttribute("aria-sort", view.sort.dir);
@@ -376,8 +517,21 @@ _JS = r"""
     renderBody(view);
   }
 
+  function capsLine(entry) {
+    if (entry.kind === "roles" || !entry.caps) return null;
+    var parts = (entry.alphas || []).map(function (a) {
+      return alphaLabel(a) + ": " + capText(capAt(entry, a));
+    });
+    return el("p", {class: "caps"},
+              "Caps B/t0(\u03b1), the largest value a censored seed can " +
+              "show (a split as hard as training from scratch reads 1): " +
+              parts.join(" \u00b7 "));
+  }
+
   function buildSection(entry, heading) {
-    var view = {entry: entry, columns: columns(entry), headers: [],
+    var view = {entry: entry, headers: [],
+                columns: entry.kind === "roles" ? roleColumns(entry)
+                                                : taskColumns(entry),
                 sort: {key: "rank", dir: "ascending"}};
     var headRow = el("tr");
     view.columns.forEach(function (col) {
@@ -395,6 +549,7 @@ _JS = r"""
     view.tbody = el("tbody");
     view.table = el("table", {class: "leaderboard"},
                     [el("thead", {}, headRow), view.tbody]);
+    view.alphaLine = el("p", {class: "alpha-line"});
     var title = heading ? [heading] :
         [String(entry.task || entry.id),
          entry.variant ? el("span", {class: "variant"}, String(entry.variant))
@@ -404,9 +559,15 @@ _JS = r"""
                                           loading: "lazy"}),
                                el("figcaption", {}, String(f.title || ""))]);
     });
+    var notes = (entry.notes || []).map(function (n) {
+      return el("li", {}, String(n));
+    });
     view.section = el("section", {class: "task", "data-task": entry.id}, [
       el("h2", {}, title),
       entry.summary ? el("p", {class: "summary"}, String(entry.summary)) : null,
+      notes.length ? el("ul", {class: "notes"}, notes) : null,
+      capsLine(entry),
+      view.alphaLine,
       el("div", {class: "table-wrap"}, view.table),
       figures.length ? el("div", {class: "figures"}, figures) : null
     ]);
@@ -431,7 +592,7 @@ _JS = r"""
     });
     if (board.cross_task) {
       var cross = Object.assign({}, board.cross_task, {id: "cross-task"});
-      entries.unshift({entry: cross, heading: "Across tasks"});
+      entries.unshift({entry: cross, heading: "Across tasks: roles"});
     }
     var procedures = [];
     entries.forEach(function (x) {
@@ -439,16 +600,20 @@ _JS = r"""
         if (procedures.indexOf(p) < 0) procedures.push(p);
       });
     });
-    var alphas = (board.alphas && board.alphas.length) ? board.alphas
-                                                       : [board.alpha];
+    var alphas = board.alphas || [];
+    var leftOut = (board.left_out || []).map(function (line) {
+      return el("li", {}, String(line));
+    });
 
     root.appendChild(el("header", {}, [
       el("h1", {}, String(board.title || "Leaderboard")),
       board.note ? el("p", {class: "note"}, String(board.note)) : null,
       el("p", {class: "legend"},
          "Cells: IQM hardness over seeds [95% interval]; \u201c>\u201d and " +
-         "c=k/n mark a lower bound (k of n seeds censored). Click a header " +
-         "to sort; click again to reverse.")
+         "c=k/n mark a lower bound (k of n seeds censored), \u201cat " +
+         "cap\u201d a value whose every seed was. Click a header to sort; " +
+         "click again to reverse."),
+      leftOut.length ? el("ul", {class: "left-out"}, leftOut) : null
     ]));
 
     root.appendChild(el("div", {class: "controls"}, [
@@ -474,11 +639,14 @@ _JS = r"""
                state.procedure = value;
                views.forEach(applyProcedureFilter);
              }),
-      select("alpha-select", "Ranking alpha",
-             alphas.map(function (a) { return [String(a), alphaLabel(a)]; }),
-             String(board.alpha),
+      select("alpha-select", "Alpha",
+             [[HEADLINE, "each table's ranking \u03b1"]].concat(
+                 alphas.map(function (a) {
+                   return [String(a), alphaLabel(a)];
+                 })),
+             HEADLINE,
              function (value) {
-               state.alpha = parseFloat(value);
+               state.alpha = value === HEADLINE ? HEADLINE : parseFloat(value);
                views.forEach(function (v) {
                  v.sort = {key: "rank", dir: "ascending"};
                  renderBody(v);

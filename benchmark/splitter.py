@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -37,7 +38,14 @@ from tasks.spec import InputError
 NAME_PATTERN = re.compile(r"[a-z0-9._-]{1,64}")
 FAMILIES = ("layers", "blocks", "stages", "types", "branches", "first_k",
             "last_k", "first_k_blocks", "last_k_blocks", "random_layers",
-            "random_scalars", "all")
+            "random_scalars", "all", "roles")
+# Roles every task's splits may play, pooled across tasks by cross-task
+# views (never split names: `first.2` is 93% of one model and 0.1% of
+# another). A task may declare its own patterns (`spec.Task.roles`); else
+# they are derived from the layer order (`default_roles`).
+ROLES = ("all", "all-but-head", "head", "first-layer", "kernels", "biases",
+         "norms")
+ROLE_PREFIX = "role."
 BLOCK_NAME = re.compile(r"(block|residual)\d+")
 SHORTCUT_NAME = "shortcut"
 KERNEL_NAMES = ("kernel", "w", "embedding")
@@ -339,7 +347,9 @@ def _first_and_last(kind: str, groups: dict[str, list[str]], first: bool,
                  "order") for k in ks]
 
 
-def family_schemes(variables: Any, family: str) -> list[Scheme]:
+def family_schemes(variables: Any, family: str,
+                   roles: Mapping[str, Mapping[str, Sequence[str]]] | None
+                   = None) -> list[Scheme]:
   """The built-in schemes of one family for the given variables.
 
   Families:
@@ -355,7 +365,14 @@ def family_schemes(variables: Any, family: str) -> list[Scheme]:
     random_layers: a fixed random half of the layers.
     random_scalars: a fixed random 10% and 50% of all scalar entries.
     all: every variable.
+    roles: one scheme `role.<role>` per role of `roles` (default:
+      `default_roles`), see `ROLES`.
   Groups that come out empty (no residual block, no norm layer) give no scheme.
+
+  Args:
+    variables: the pytree to split.
+    family: one of `FAMILIES`.
+    roles: the task's declared roles (`spec.Task.roles`), for `roles`.
 
   Raises:
     InputError: unknown family.
@@ -407,8 +424,70 @@ def family_schemes(variables: Any, family: str) -> list[Scheme]:
                    "scalar entries") for share in RANDOM_SCALAR_SHARES]
   if family == "all":
     return [Scheme("all", ("**",), description="withhold every variable")]
+  if family == "roles":
+    return role_schemes(variables, roles)
   raise InputError(f"unknown split family {family!r}; families: "
                    f"{', '.join(FAMILIES)}")
+
+
+def default_roles(variables: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+  """Roles derived from the layer order: the first and last layer (`head`),
+  everything, everything but the head, and the parameter types present.
+  A task whose last layer is not its head (an actor-critic's value head)
+  declares its own (`spec.Task.roles`).
+
+  Returns:
+    role -> `{"withhold": patterns, "keep": patterns}`.
+  """
+  all_leaves = leaves(variables)
+  layers = list(_ordered_groups(all_leaves, lambda leaf: leaf.layer).values())
+  types = _ordered_groups(all_leaves, lambda l: _leaf_type(l, all_leaves))
+  head = _exact(layers[-1])
+  roles: dict[str, dict[str, tuple[str, ...]]] = {
+      "all": {"withhold": ("**",), "keep": ()},
+           "all-but-head": {"withhold": ("**",), "keep": head},
+           "head": {"withhold": head, "keep": ()},
+           "first-layer": {"withhold": _exact(layers[0]), "keep": ()}}
+  norms = types.get("norm_scales", []) + types.get("norm_offsets", [])
+  for role, paths in (("kernels", types.get("kernels")),
+                      ("biases", types.get("biases")), ("norms", norms)):
+    if paths:
+      roles[role] = {"withhold": _exact(paths), "keep": ()}
+  return roles
+
+
+def role_schemes(variables: Any,
+                 roles: Mapping[str, Mapping[str, Sequence[str]]] | None
+                 = None) -> list[Scheme]:
+  """One scheme `role.<role>` per role: `default_roles`, with the task's
+  declared `roles` in place of the defaults they name.
+
+  Raises:
+    InputError: a role not in `ROLES`.
+  """
+  roles = {**default_roles(variables), **(roles or {})}
+  schemes = []
+  for role, patterns in roles.items():
+    if role not in ROLES:
+      raise InputError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    schemes.append(Scheme(
+        ROLE_PREFIX + role, tuple(patterns["withhold"]),
+        keep=tuple(patterns.get("keep", ())),
+        description=f"the task's {role} (a role pooled across tasks)"))
+  return schemes
+
+
+def mask_hash(mask: Any) -> str:
+  """SHA-256 of a mask's content: each leaf's path, shape and bits, in path
+  order. Two schemes with the same mask have the same hash whatever their
+  names, so runs keyed by it give the same numbers (DESIGN.md)."""
+  digest = hashlib.sha256()
+  flat = sorted((path_of(kp), np.asarray(m, bool)) for kp, m in
+                jax.tree_util.tree_flatten_with_path(mask)[0])
+  for path, bits in flat:
+    digest.update(f"{path}:{bits.shape}:".encode())
+    digest.update(np.packbits(bits.ravel()).tobytes())
+  return digest.hexdigest()
 
 
 def task_matches(scheme: Scheme, task_name: str) -> bool:
@@ -484,13 +563,15 @@ def is_scheme_file(spec: str) -> bool:
   return spec.endswith((".yaml", ".yml", ".json"))
 
 
-def resolve_schemes(variables: Any, specs: Sequence[str],
-                    task_name: str) -> list[tuple[Scheme, Any]]:
+def resolve_schemes(variables: Any, specs: Sequence[str], task_name: str,
+                    roles: Mapping[str, Mapping[str, Sequence[str]]] | None
+                    = None) -> list[tuple[Scheme, Any]]:
   """Turns `--splits` entries into validated (scheme, mask) pairs.
 
   Each entry is a family name, a built-in scheme name (`layer.head`), or the
   path of a scheme file. Schemes whose mask equals an earlier one (e.g. the
-  blocks of a flat model are its layers) are dropped.
+  blocks of a flat model are its layers) are dropped; `roles_of` tells which
+  roles a kept scheme plays. `roles` are the task's declared roles.
 
   Raises:
     InputError: unknown entry, invalid scheme, scheme for another task.
@@ -518,12 +599,12 @@ def resolve_schemes(variables: Any, specs: Sequence[str],
     if is_scheme_file(spec):
       add(load_scheme_file(spec))
     elif spec in FAMILIES:
-      for scheme in family_schemes(variables, spec):
+      for scheme in family_schemes(variables, spec, roles):
         add(scheme)
     else:
       if builtin is None:
         builtin = {s.name: s for f in FAMILIES
-                   for s in family_schemes(variables, f)}
+                   for s in family_schemes(variables, f, roles)}
       if spec not in builtin:
         raise InputError(
             f"unknown split {spec!r}: not a family ({', '.join(FAMILIES)}), "
@@ -531,3 +612,16 @@ def resolve_schemes(variables: Any, specs: Sequence[str],
             f"{', '.join(difflib.get_close_matches(spec, list(builtin), 3, 0))}")
       add(builtin[spec])
   return chosen
+
+
+def roles_of(variables: Any, schemes: Sequence[tuple[Scheme, Any]],
+             roles: Mapping[str, Mapping[str, Sequence[str]]] | None = None
+             ) -> dict[str, list[str]]:
+  """Split name -> the roles whose mask it has (`role_schemes`), so that a
+  role kept under another name (`layer.head` for `role.head`) is found."""
+  by_hash: dict[str, list[str]] = {}
+  for scheme in role_schemes(variables, roles):
+    by_hash.setdefault(mask_hash(make_mask(variables, scheme)), []).append(
+        scheme.name[len(ROLE_PREFIX):])
+  return {scheme.name: by_hash.get(mask_hash(mask), [])
+          for scheme, mask in schemes}

@@ -124,23 +124,43 @@ def restore_checkpoint(path: str, like: Any) -> Any:
       restored, like)
 
 
+CODE_PATHS = ("benchmark", "agents", "tasks", "pyproject.toml")
+
+
+def _git(*args: str) -> str:
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return subprocess.run(["git", *args], cwd=root, capture_output=True,
+                        text=True, timeout=10, check=True).stdout
+
+
+def dirty_code_files() -> list[str] | None:
+  """Files of the code (`CODE_PATHS`) with uncommitted changes, [] for a
+  clean tree, None where there is no git tree to ask. A tree copied without
+  its `.git` (a device machine) counts as clean at `MCBENCH_GIT_COMMIT`
+  unless that value ends in `-dirty`: the copier checked it."""
+  commit = os.environ.get("MCBENCH_GIT_COMMIT")
+  if commit:
+    return ["(MCBENCH_GIT_COMMIT says so)"] if commit.endswith(
+        "-dirty") else []
+  try:
+    status = _git("status", "--porcelain", "--untracked-files=all", "--",
+                  *CODE_PATHS)
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return sorted(line[3:] for line in status.splitlines()
+                if not line[3:].endswith(".pyc"))
+
+
 def git_commit() -> str:
   """HEAD (with `-dirty` for local changes to the code), or the value of
   `MCBENCH_GIT_COMMIT` where the tree was copied without its `.git`."""
   if os.environ.get("MCBENCH_GIT_COMMIT"):
     return os.environ["MCBENCH_GIT_COMMIT"]
   try:
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root,
-                         capture_output=True, text=True, timeout=10,
-                         check=True).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--",
-                            "benchmark", "agents", "tasks"], cwd=root,
-                           capture_output=True, text=True, timeout=10,
-                           check=True).stdout.strip()
-    return out + ("-dirty" if dirty else "")
+    head = _git("rev-parse", "HEAD").strip()
   except (OSError, subprocess.SubprocessError):
     return "unknown"
+  return head + ("-dirty" if dirty_code_files() else "")
 
 
 def provenance(**extra: Any) -> dict[str, Any]:

@@ -5,9 +5,9 @@
 validates the scheme file (DESIGN.md's format, loaded as data: never code),
 then runs the completion sweep it needs against the task's *published*
 originals (`results/originals/<task>/`, never retrained here), with the
-settings of the task's published sweep (its procedures, seeds, alphas,
-budget and adversary variant; T1-T4 with 5 seeds where the task has no
-records yet), writes one record per procedure under
+settings of the task's published protocol-v2 sweep (its procedures, seeds,
+alphas, budget and adversary variant; T1-T4 with the task's default seeds
+where it has no v2 records yet), writes one record per procedure under
 `results/records/<task>/`, keeps the scheme file under
 `results/submissions/<name>.<ext>` and rebuilds every leaderboard output
 (`benchmark.leaderboard.build_all`).
@@ -17,7 +17,9 @@ when the task is unknown, has no published originals or is not among the
 scheme's `tasks`, when a pattern matches none of the model's parameters, or
 when the name is taken: by a built-in split of the task, or by an earlier
 submission or record with other patterns. Resubmitting the same file resumes
-an interrupted sweep and skips what is done.
+an interrupted sweep and skips what is done. A scheme whose mask equals a
+built-in split's or a published record's is run all the same, with a note:
+runs are keyed by the mask, so it gets the same numbers.
 """
 
 from __future__ import annotations
@@ -29,12 +31,11 @@ from typing import Any, Callable
 import jax
 
 from benchmark import board as board_lib
-from benchmark import leaderboard, originals, procedures, records, splitter
+from benchmark import leaderboard, originals, records, splitter
 from benchmark import storage, sweep
 from tasks import registry
 from tasks.spec import InputError
 
-DEFAULT_SEEDS = 5
 
 
 def submissions_dir(workdir: str) -> str:
@@ -49,7 +50,8 @@ def submission_path(workdir: str, scheme: splitter.Scheme,
 
 
 def check_name_is_free(scheme: splitter.Scheme, template: Any, task_name: str,
-                       workdir: str, published: list[dict[str, Any]]) -> None:
+                       workdir: str, published: list[dict[str, Any]],
+                       roles: dict | None = None) -> None:
   """Refuses a name that a built-in split, another submitted scheme or a
   record of other patterns already uses.
 
@@ -58,7 +60,7 @@ def check_name_is_free(scheme: splitter.Scheme, template: Any, task_name: str,
       nothing.
   """
   builtin = {s.name for family in splitter.FAMILIES
-             for s in splitter.family_schemes(template, family)}
+             for s in splitter.family_schemes(template, family, roles)}
   if scheme.name in builtin:
     raise InputError(f"scheme name {scheme.name!r} is a built-in split of "
                      f"{task_name}; choose another name")
@@ -82,6 +84,20 @@ def check_name_is_free(scheme: splitter.Scheme, template: Any, task_name: str,
           selected["withheld"]):
       raise InputError(f"records of another split named {scheme.name!r} "
                        f"exist for {task_name}; choose another name")
+
+
+def same_mask_as(scheme: splitter.Scheme, template: Any,
+                 published: list[dict[str, Any]],
+                 roles: dict | None = None) -> list[str]:
+  """The built-in splits and published records' splits whose mask equals
+  the scheme's (keys come from the mask: they get the same numbers)."""
+  digest = splitter.mask_hash(splitter.make_mask(template, scheme))
+  names = [s.name for family in splitter.FAMILIES
+           for s in splitter.family_schemes(template, family, roles)
+           if splitter.mask_hash(splitter.make_mask(template, s)) == digest]
+  names += [r["split"]["name"] for r in published
+            if r["split"].get("mask_sha256") == digest]
+  return sorted(set(names) - {scheme.name})
 
 
 def published_originals(workdir: str, task_name: str) -> int:
@@ -120,7 +136,7 @@ def standard_settings(published: list[dict[str, Any]], workdir: str,
   common = dict(task=task_name, splits=(scheme_file,),
                 num_originals=num_originals, workdir=workdir, **engine)
   if not good:
-    return sweep.SweepSettings(seeds=DEFAULT_SEEDS, **common)
+    return sweep.SweepSettings(**common)
   group = board_lib.main_groups(board_lib.sweep_groups(good))[0]
   first = group[0]
   return sweep.SweepSettings(
@@ -155,19 +171,25 @@ def submit(scheme_file: str, task_name: str, workdir: str = "results",
     raise InputError(f"scheme {scheme.name!r} applies to "
                      f"{', '.join(scheme.tasks)}, not to {task.name}")
   template = task.init(jax.random.key(0))
-  published, _ = records.read_all(sweep.records_dir(workdir, task.name))
-  check_name_is_free(scheme, template, task.name, workdir, published)
+  folder = sweep.records_dir(workdir, task.name)
+  published, _ = board_lib.current_only(records.read_all(folder)[0], folder)
+  check_name_is_free(scheme, template, task.name, workdir, published,
+                     task.roles)
+  twins = same_mask_as(scheme, template, published, task.roles)
+  if twins:
+    log(f"note: {scheme.name!r} withholds the same parameters as "
+        f"{', '.join(twins)}: runs are keyed by the mask, so it gets the "
+        "same numbers")
   settings = standard_settings(published, workdir, task.name, scheme_file,
                                published_originals(workdir, task.name),
                                data_dir=data_dir, **engine)
   published_variants = {r["adversary"]["variant"] for r in published}
-  rate = procedures.finetune_learning_rate(task.recipe, None)
-  if published_variants and (sweep.variant_label(settings, rate)
+  if published_variants and (sweep.variant_label(settings)
                              not in published_variants):
     raise InputError(
         f"{task.name}'s published records are of variant(s) "
         f"{', '.join(sorted(published_variants))}, which these settings do "
-        f"not reproduce ({sweep.variant_label(settings, rate)})")
+        f"not reproduce ({sweep.variant_label(settings)})")
 
   result = sweep.run_sweep(settings, log=log)
   with open(scheme_file, encoding="utf-8") as f:
@@ -197,13 +219,8 @@ def main(argv):
                   implementation=tuple(cli.implementation().items()))
   for row in result["rows"]:
     for key, at in sorted(row["by_alpha"].items()):
-      security = at["security"]
-      text = "n/a" if security is None else (
-          f"{security['iqm']:.3f} [{security['lo']:.3f}, "
-          f"{security['hi']:.3f}] ({security['procedure']})" +
-          (f", {security['censored']} censored" if security["censored"]
-           else ""))
-      print(f"{row['split']} on {values.task}, alpha {key}: security {text}")
+      print(f"{row['split']} on {values.task}, alpha {key}: security "
+            f"{leaderboard.security_text(at['security'])}")
   print(f"{len(result['records'])} record(s); scheme kept as "
         f"{result['submission']}; leaderboard: "
         f"{os.path.join(values.workdir, 'LEADERBOARD.md')}")

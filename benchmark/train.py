@@ -22,13 +22,21 @@ idle (envpool's pools), each with its own workdir and a share of the GPU:
 Each seed gets DIR/originals/<task>/seed-<i>/ with its checkpoint and a
 manifest holding the evaluation curve, content hash and provenance. Their
 curves are the from-scratch references t0(alpha) of every sweep.
+
+Then it reports whether the task's originals in DIR (every complete seed of
+this recipe there, not only this call's) have converged and agree
+(`protocol.convergence`, protocol v2), and warns when DIR holds fewer than
+a published task's `protocol.MIN_PUBLISHED_ORIGINALS`. A failed check is a
+finding about the recipe, not an error: the originals stay saved and the
+command succeeds; `benchmark.run` refuses to sweep over them into the
+published results/.
 """
 
 import sys
 
 from absl import flags
 
-from benchmark import cli, originals
+from benchmark import cli, originals, protocol, storage
 from tasks import registry
 
 cli.define_task_flags()
@@ -76,6 +84,32 @@ def main(argv):
   for original in trained:
     print(f"{originals.original_dir(FLAGS.workdir, task.name, original.seed)}"
           f"  P*={original.p_star:.4f}  sha256={original.content_hash}")
+  for line in convergence_report(task, FLAGS.workdir):
+    print(line)
+
+
+def convergence_report(task, workdir: str) -> list[str]:
+  """Lines saying whether the task's originals in `workdir` have converged
+  and agree (`protocol.convergence_line`), after a warning if there are
+  fewer than a published task needs.
+
+  Every complete original of the task's recipe in `workdir` counts, so that
+  seeds trained by separate calls (`--first_seed`) are judged together.
+  """
+  config = storage.as_json(task.config)
+  manifests = [m for m in originals.published_manifests(
+      workdir, originals.task_slug(task.name)) if m["task_config"] == config]
+  lines = []
+  if len(manifests) < protocol.MIN_PUBLISHED_ORIGINALS:
+    lines.append(
+        f"mcbench: warning: {workdir} holds {len(manifests)} original(s) of "
+        f"{task.name}; a published task has at least "
+        f"{protocol.MIN_PUBLISHED_ORIGINALS} (protocol v2)")
+  costs = [u * task.recipe.cost_per_update for u in task.recipe.eval_updates]
+  check = protocol.convergence(costs, [m["performance"] for m in manifests],
+                               task.p0)
+  lines.append(protocol.convergence_line(check))
+  return lines
 
 
 if __name__ == "__main__":

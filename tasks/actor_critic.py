@@ -35,6 +35,13 @@ _SQRT2 = float(np.sqrt(2.0))
 IMPALA_CHANNELS = (16, 32, 32)
 
 
+# Roles (`spec.Task.roles`) where the layer order does not say them: the
+# policy head is the head; the value head is not part of the policy.
+ROLES = {"head": {"withhold": ("params/policy_head/**",), "keep": ()},
+         "all-but-head": {"withhold": ("**",),
+                          "keep": ("params/policy_head/**",)}}
+
+
 # Kernel initialisers of the torso's convolutions, by name.
 CONV_INITS = {
     # purejaxrl's, for every torso before `conv_init` existed.

@@ -423,6 +423,7 @@ def build(name: str, config: ml_collections.ConfigDict,
   random_return = jax.jit(lambda: episode_return(
       policies.uniform_policy(num_actions)))()
   return spec.Task(
+      roles=actor_critic.ROLES,
       name=name, init=init, recipe=recipe, make_learner=make_learner,
       evaluate=evaluate, data=jnp.zeros(()), p0=float(random_return),
       performance_name="mean episode return",

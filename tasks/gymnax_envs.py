@@ -203,6 +203,7 @@ def build(name: str, config: ml_collections.ConfigDict,
       env, params, policies.uniform_policy(num_actions), eval_key,
       config.eval_episodes, max_steps))(env_params)
   return spec.Task(
+      roles=actor_critic.ROLES,
       name=name, init=init, recipe=recipe, make_learner=make_learner,
       evaluate=evaluate, data=env_params, p0=float(random_return),
       performance_name="mean episode return",

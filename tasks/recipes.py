@@ -221,6 +221,8 @@ def supervised_task(name: str, init: Any, apply: supervised.ApplyFn,
     del key  # Classification accuracy is deterministic.
     return supervised.accuracy(apply, variables, data)
 
+  info.setdefault("evaluation_error", supervised.accuracy_standard_error(
+      int(np.asarray(dataset.eval_valid).sum())))
   return spec.Task(name=name, init=init, recipe=recipe,
                    make_learner=make_learner, evaluate=evaluate, data=dataset,
                    p0=1.0 / num_classes, **info)

@@ -157,6 +157,18 @@ class Task:
   # names): like an implementation option, how it computes, not what; one
   # may set them (e.g. MinAtar's `conv=bands`).
   compiler_options: dict = dataclasses.field(default_factory=dict)
+  # The splits that play a role pooled across tasks (the benchmark's
+  # `splitter.ROLES`), where its layer order does not say: role ->
+  # {"withhold": patterns, "keep": patterns}.
+  roles: dict = dataclasses.field(default_factory=dict)
+  # Completion seeds per cell of a sweep by default: 10 where a run costs
+  # seconds, else 5 (the protocol's least for published sweeps).
+  default_seeds: int = 5
+  # `P -> standard error` of one evaluation at performance P: supervised
+  # tasks' binomial error over their evaluation set. None: measured from
+  # repeated evaluations of the originals with independent keys (RL
+  # returns over their evaluation episodes).
+  evaluation_error: Callable[[float], float] | None = None
 
 
 # `Task.compiler_options` for matrix products by cuBLAS rather than fused

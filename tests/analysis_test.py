@@ -1,58 +1,29 @@
-"""Type and location vs count, from a real digits sweep and the committed
-Fashion-MNIST records."""
+"""Type and location vs count, from a real protocol v2 digits sweep and the
+committed Fashion-MNIST records."""
 
 import itertools
 import math
 import os
+import re
 import shutil
-import time
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from benchmark import analysis, records, sweep
+from benchmark import analysis, board, records, sweep
 from conftest import ROOT, run_cli
+from leaderboard_test import SLUG, TASK, as_v1, v2_records, v2_results
 from tasks.spec import InputError
 
 ALPHA = 0.9
 
 
 @pytest.fixture(scope="module")
-def digits_sweep(request, tmp_path_factory):
-  """One sweep shared by the xdist workers: 8 splits x T1, T2, 2 seeds.
-
-  The first worker here runs it with its session's originals, in a folder of
-  its own (the shared workdir holds other tests' records); the others wait
-  for it instead of training and sweeping again on the same two cores.
-  """
-  if "PYTEST_XDIST_WORKER" in os.environ:
-    # The workers' base folders share this run's parent.
-    shared = tmp_path_factory.getbasetemp().parent
-  else:
-    shared = tmp_path_factory.mktemp("analysis")
-  workdir, done = shared / "digits-wd", shared / "digits-wd.done"
-  try:
-    os.mkdir(shared / "digits-wd.lock")
-  except FileExistsError:
-    deadline = time.time() + 600
-    while not done.exists() and time.time() < deadline:
-      time.sleep(0.2)
-  else:
-    try:
-      shutil.copytree(
-          os.path.join(request.getfixturevalue("digits_workdir"), "originals"),
-          workdir / "originals")
-      sweep.run_sweep(sweep.SweepSettings(
-          task="digits/mlp", splits=("layers", "types", "random_scalars",
-                                     "all"),
-          procedures=("T1", "T2"), seeds=2, alphas=(0.5, ALPHA),
-          bootstrap_reps=200, workdir=str(workdir)), log=lambda _: None)
-    finally:
-      done.write_text("")
-  good, bad = records.read_all(sweep.records_dir(str(workdir), "digits/mlp"))
-  assert len(good) == 16 and not bad, "the shared digits sweep failed"
-  return str(workdir), good
+def digits_sweep(tmp_path_factory):
+  """The shared protocol v2 sweep (`leaderboard_test.v2_results`): 9 splits
+  (layers, types, random scalar shares, roles) x T1-T4 x 3 seeds."""
+  return v2_results(tmp_path_factory), v2_records(tmp_path_factory)
 
 
 def by_name(rows):
@@ -71,13 +42,14 @@ def test_features_of_the_digits_splits(digits_sweep):
   assert rows["type.biases"].dominant == "biases"
   assert rows["type.kernels"].layers == ("hidden1", "hidden2", "head")
   assert rows["random-scalars.0.1"].family == "random_scalars"
-  assert rows["all"].whole_model and not rows["layer.head"].whole_model
+  assert rows["role.all"].family == "roles"
+  assert rows["role.all"].whole_model and not rows["layer.head"].whole_model
 
 
 def test_security_is_the_minimum_iqm_over_procedures(digits_sweep):
   _, group = digits_sweep
   for row in analysis.split_rows(group, ALPHA):
-    iqms = {r["procedure"]["name"]: r["hardness"][1]["summary"]
+    iqms = {r["procedure"]["name"]: board.hardness_row(r, ALPHA)["summary"]
             for r in group if r["split"]["name"] == row.name}
     assert row.security == min(s["iqm"] for s in iqms.values())
     assert row.censored == (iqms[row.procedure]["censored"] > 0)
@@ -126,15 +98,21 @@ def test_spearman_and_eta_squared_on_hand_made_vectors():
 def test_output_is_byte_identical_and_needs_the_whole_model(digits_sweep,
                                                             tmp_path):
   workdir, group = digits_sweep
-  source = sweep.records_dir(workdir, "digits/mlp")
+  source = sweep.records_dir(workdir, TASK)
   first, _, note = analysis.write(source, str(tmp_path / "a.md"), ALPHA)
   assert not note
   analysis.write(source, str(tmp_path / "b.md"), ALPHA)
   assert (tmp_path / "a.md").read_bytes() == (tmp_path / "b.md").read_bytes()
   assert analysis.build(group[::-1], ALPHA) == first
   assert "| layer.head | layers |" in first
+  # Without --alpha: the records' headline alpha.
+  headline = group[0]["protocol"]["headline_alpha"]
+  default, _, _ = analysis.write(source, str(tmp_path / "c.md"))
+  assert default == analysis.build(group, headline)
+  assert f"alpha = {headline:g}: 9 splits from 36 records" in default
   with pytest.raises(InputError, match="no record withholds the whole model"):
-    analysis.build([r for r in group if r["split"]["name"] != "all"], ALPHA)
+    analysis.build([r for r in group if r["split"]["name"] != "role.all"],
+                   ALPHA)
   with pytest.raises(InputError, match=r"alpha 0\.7 is not in"):
     analysis.build(group, 0.7)
 
@@ -154,30 +132,56 @@ def test_several_variants_pick_the_largest_or_the_named(digits_sweep):
 
 def test_cli_writes_the_analysis_and_fails_in_one_line(digits_sweep,
                                                       tmp_path):
-  workdir, _ = digits_sweep
-  result = run_cli("benchmark.analysis", "--task=digits/mlp",
+  source, _ = digits_sweep
+  workdir = str(tmp_path / "results")
+  shutil.copytree(source, workdir)
+  result = run_cli("benchmark.analysis", f"--task={TASK}",
                    f"--workdir={workdir}", f"--alpha={ALPHA}")
   assert result.returncode == 0, result.stderr[-2000:]
-  written = os.path.join(workdir, "leaderboard", "digits-mlp_analysis.md")
+  written = os.path.join(workdir, "leaderboard", f"{SLUG}_analysis.md")
   assert open(written).read() == result.stdout
   missing = run_cli("benchmark.analysis", "--task=digits/mlp",
                     f"--workdir={tmp_path}")
   assert missing.returncode == 2
   assert missing.stderr.strip().splitlines() == [
-      f"mcbench: error: no valid record in "
+      f"mcbench: error: no valid record of protocol v2 in "
       f"{sweep.records_dir(str(tmp_path), 'digits/mlp')}"]
 
 
-def test_committed_fashion_mnist_analysis_is_current():
+def test_only_protocol_v2_records_are_analysed(digits_sweep, tmp_path):
+  source, group = digits_sweep
+  folder = str(tmp_path / "records")
+  shutil.copytree(os.path.join(source, "records", SLUG), folder)
+  records.write(folder, as_v1(group[0]))
+  markdown, bad, _ = analysis.write(folder, str(tmp_path / "a.md"), ALPHA)
+  assert bad == [f"{folder}: 1 record(s) of protocol v1 left out, never "
+                 "mixed with protocol v2"]
+  assert markdown == analysis.build(group, ALPHA)
+  with pytest.raises(InputError, match="protocol v1"):
+    analysis.build(group + [as_v1(group[0])], ALPHA)
+
+
+def test_committed_fashion_mnist_records_and_analysis():
+  """The model structure of a batch-norm network, from the committed
+  Fashion-MNIST records; its committed analysis rebuilds from its protocol
+  v2 records, or, while it has none, is refused with the v1 notice."""
   results = os.path.join(ROOT, "results")
-  good, bad = records.read_all(sweep.records_dir(results, "fashion_mnist/cnn"))
-  assert not bad
+  source = sweep.records_dir(results, "fashion_mnist/cnn")
+  good, bad = records.read_all(source)
+  assert good and not bad
   group, _ = analysis.select_group(good)
   rows = by_name(analysis.split_rows(group, 0.99))
   assert rows["layer.conv1"].depth < rows["layer.bn1"].depth < rows[
       "layer.head"].depth
   assert {r.single_type for r in rows.values() if r.single_type} == {
       "kernels", "biases", "norm_scales", "norm_offsets", "running_stats"}
+  current, notices = board.current_only(good, source)
   committed = os.path.join(results, "leaderboard",
                            "fashion_mnist-cnn_analysis.md")
-  assert open(committed).read() == analysis.build(group, 0.99) + "\n"
+  if current:
+    group, _ = analysis.select_group(current)
+    assert open(committed).read() == analysis.build(
+        group, board.ranking_alpha(group)[0]) + "\n"
+  else:
+    with pytest.raises(InputError, match=re.escape(notices[0])):
+      analysis.write(source, "unused.md")

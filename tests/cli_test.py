@@ -122,17 +122,6 @@ def test_train_list_scheme_and_run(tmp_path):
   assert record_bodies(tmp_path / "again") == bodies
 
 
-def test_divergent_completion_is_recorded_not_crashed(tmp_path):
-  result = run_cli("benchmark.run", "--task=digits/mlp", "--splits=all",
-                   "--procedures=T3", "--seeds=2", "--num_originals=1",
-                   "--finetune_fraction=1e38", "--alphas=0.9",
-                   f"--workdir={tmp_path}")
-  assert result.returncode == 0, result.stderr[-2000:]
-  (record,) = record_bodies(tmp_path).values()
-  assert all(seed["diverged"] for seed in record["seeds"])
-  assert record["hardness"][0]["censored"] == [True, True]
-
-
 SCHEMES = {
     "misspelt": "name: x\nwithhold: ['params/hed/*']",
     "empty": "name: x\nwithhold: ['params/head/*']\nkeep: ['params/head/*']",

@@ -1,5 +1,6 @@
-"""Resumable training of originals: checkpointed per evaluation segment,
-continued by a later call as if never stopped."""
+"""Training originals: resumable (checkpointed per evaluation segment,
+continued by a later call as if never stopped), and the report of whether
+they converged and agree."""
 
 import os
 import subprocess
@@ -8,11 +9,11 @@ import types
 
 import numpy as np
 import pytest
-from conftest import ROOT, train_interrupted
+from conftest import ROOT, run_cli, train_interrupted
 
 from benchmark import completion
 from benchmark import originals as originals_lib
-from benchmark import storage
+from benchmark import protocol, storage
 from tasks import registry, spec
 
 
@@ -178,3 +179,49 @@ def test_processes_sharing_a_workdir_train_each_original_once(tmp_path):
   digests = {line.split("sha256=")[1] for out in outputs
              for line in out.splitlines() if "sha256=" in line}
   assert len(digests) == 1
+
+
+def test_training_reports_whether_the_originals_converged(tmp_path):
+  # A recipe still warming up at its end: the originals are climbing over
+  # the last 20% of training and disagree. Training succeeds all the same
+  # (the originals are saved); the report says FAIL and warns that two
+  # originals are fewer than a published task needs.
+  name = "digits/mlp:num_updates=60,warmup_updates=59,peak_learning_rate=1e-3"
+  workdir = tmp_path / "wd"
+  trained = run_cli("benchmark.train", f"--task={name}", "--seeds=2",
+                    f"--workdir={workdir}")
+  assert trained.returncode == 0, trained.stderr[-2000:]
+  task = registry.get_task(name)
+  found = [originals_lib.load_original(task, str(workdir), s) for s in (0, 1)]
+  costs = [u * task.recipe.cost_per_update for u in task.recipe.eval_updates]
+  check = protocol.convergence(costs, [o.performance for o in found], task.p0)
+  assert not check["converged"]
+  lines = trained.stdout.splitlines()
+  assert lines[-2] == (
+      f"mcbench: warning: {workdir} holds 2 original(s) of {name}; a "
+      f"published task has at least {protocol.MIN_PUBLISHED_ORIGINALS} "
+      "(protocol v2)")
+  assert lines[-1] == protocol.convergence_line(check)
+  assert lines[-1].startswith("originals converged and agree: FAIL")
+  # Every original of the recipe in the workdir is judged, also those
+  # trained by other calls: a third seed, trained alone, silences the
+  # warning and joins the check.
+  third = run_cli("benchmark.train", f"--task={name}", "--seeds=1",
+                  "--first_seed=2", f"--workdir={workdir}")
+  assert third.returncode == 0, third.stderr[-2000:]
+  assert "warning" not in third.stdout
+  found.append(originals_lib.load_original(task, str(workdir), 2))
+  assert third.stdout.splitlines()[-1] == protocol.convergence_line(
+      protocol.convergence(costs, [o.performance for o in found], task.p0))
+
+
+def test_the_default_digits_originals_converge(digits_workdir):
+  # Loads the three originals (nothing to train): no warning, and the
+  # published recipe passes.
+  loaded = run_cli("benchmark.train", "--task=digits/mlp", "--seeds=3",
+                   f"--workdir={digits_workdir}")
+  assert loaded.returncode == 0, loaded.stderr[-2000:]
+  assert "original(s) of" not in loaded.stdout and (
+      "warning" not in loaded.stdout)
+  assert loaded.stdout.splitlines()[-1].startswith(
+      "originals converged and agree: hold"), loaded.stdout

@@ -1,21 +1,33 @@
 """The committed results: each task's leaderboard rebuilds byte for byte from
-its records, and every record was measured against the committed originals."""
+its protocol v2 records (a folder of protocol v1 records alone is refused,
+with its notice), the published build would accept them (clean commits), and
+every record was measured against the committed originals."""
 
 import glob
 import os
+import re
 import shutil
 
 import jax
 import jax.numpy as jnp
 import pytest
 
-from benchmark import leaderboard, records, splitter, storage
+from benchmark import board, leaderboard, records, splitter, storage
 from tasks import cifar10, recipes
+from tasks.spec import InputError
 
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "results")
 TASKS = sorted(os.path.basename(d) for d in
                glob.glob(os.path.join(RESULTS, "records", "*")))
+
+
+def current_records(slug: str) -> tuple[list[dict], list[str]]:
+  """The committed protocol v2 records of a task, and the notice for its
+  protocol v1 ones."""
+  good, bad = records.read_all(os.path.join(RESULTS, "records", slug))
+  assert good and not bad
+  return board.current_only(good, os.path.join(RESULTS, "records", slug))
 
 
 def test_there_are_committed_results():
@@ -25,9 +37,16 @@ def test_there_are_committed_results():
 @pytest.mark.parametrize("slug", TASKS)
 def test_committed_leaderboard_rebuilds_from_its_records(slug, tmp_path):
   rebuilt = tmp_path / f"{slug}.md"
-  _, bad = leaderboard.write(os.path.join(RESULTS, "records", slug),
-                             str(rebuilt))
-  assert not bad
+  source = os.path.join(RESULTS, "records", slug)
+  current, notices = current_records(slug)
+  if not current:  # Protocol v1 alone: refused, never mixed with v2.
+    with pytest.raises(InputError, match=re.escape(notices[0])):
+      leaderboard.write(source, str(rebuilt))
+    return
+  # The published folder: its records must come from clean commits.
+  leaderboard.check_publishable(current, RESULTS)
+  _, bad = leaderboard.write(source, str(rebuilt))
+  assert bad == notices
   committed = os.path.join(RESULTS, "leaderboard", f"{slug}.md")
   assert rebuilt.read_bytes() == open(committed, "rb").read()
 
@@ -67,7 +86,8 @@ def test_committed_cifar_originals_match_their_manifests_and_recipe(model):
 
 def test_committed_leaderboard_page_and_tables_rebuild_byte_for_byte(tmp_path):
   """`python -m benchmark.leaderboard` over the committed records (and the
-  manifests that publish their originals) gives the committed outputs."""
+  manifests that publish their originals) gives the committed outputs;
+  while no committed record is of protocol v2, it refuses to build."""
   target = str(tmp_path / "results")
   shutil.copytree(os.path.join(RESULTS, "records"),
                   os.path.join(target, "records"))
@@ -76,8 +96,13 @@ def test_committed_leaderboard_page_and_tables_rebuild_byte_for_byte(tmp_path):
     copy = os.path.join(target, os.path.relpath(manifest, RESULTS))
     os.makedirs(os.path.dirname(copy))
     shutil.copy(manifest, copy)
+  notices = [line for slug in TASKS for line in current_records(slug)[1]]
+  if not any(current_records(slug)[0] for slug in TASKS):
+    with pytest.raises(InputError, match="no valid record of protocol v2"):
+      leaderboard.build_all(target)
+    return
   written, bad = leaderboard.build_all(target)
-  assert not bad
+  assert bad == [line.replace(RESULTS, target) for line in notices]
   texts = [p for p in written if not p.endswith(".png")]
   assert os.path.join(target, "LEADERBOARD.md") in texts
   assert os.path.join(target, "site", "index.html") in texts

@@ -329,21 +329,38 @@ def cartpole_trajectory_sweep(cartpole_sweep, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("cartpole_trajectory"))
   shutil.copytree(os.path.join(shared, "originals"),
                   os.path.join(workdir, "originals"))
-  settings = sweep.SweepSettings(
-      task="cartpole/ppo", splits=("stage.policy_head",),
-      procedures=("T1", "T2"), seeds=3, bootstrap_reps=200, workdir=workdir,
-      trajectory_episodes=4, jobs_per_program=2)
-  result = sweep.run_sweep(settings, log=lambda _: None)
+  common = dict(task="cartpole/ppo", seeds=3, bootstrap_reps=200,
+                workdir=workdir, trajectory_episodes=4, jobs_per_program=2)
+  # The value head under every procedure: the no-op calibration.
+  no_op = sweep.run_sweep(sweep.SweepSettings(
+      splits=("stage.value_head",), **common), log=lambda _: None)
+  result = sweep.run_sweep(sweep.SweepSettings(
+      splits=("stage.policy_head",), procedures=("T1", "T2"), **common),
+                           log=lambda _: None)
   assert len(result["records"]) == 2
   assert "Trajectory access: 4 episodes" in result["markdown"]
-  return {records.read(p)["procedure"]["name"]: records.read(p)
-          for p in result["records"]}
+  found = [records.read(p) for p in result["records"] + no_op["records"]]
+  return {(r["split"]["name"], r["procedure"]["name"]): r for r in found}
+
+
+def test_trajectory_access_keeps_the_no_op_at_zero(cartpole_trajectory_sweep):
+  """The curve's first point is the starting model before the warm start,
+  so withholding the value head, which the policy does not use, costs
+  nothing under every procedure, with trajectories too (DESIGN.md)."""
+  for name in procedures.PROCEDURES:
+    record = cartpole_trajectory_sweep[("stage.value_head", name)]
+    assert record["adversary"]["trajectory_episodes"] == 4
+    for row in record["hardness"]:
+      assert row["hardness"] == [0.0, 0.0, 0.0], (name, row["alpha"])
+    # Nothing to recover: no demonstrations were needed.
+    assert record["adversary"]["warm_start"]["cost_per_seed"] == [0, 0, 0]
 
 
 def test_trajectory_access_warm_starts_the_policy_head(
     cartpole_sweep, cartpole_trajectory_sweep):
   _, without = cartpole_sweep
-  for name, record in cartpole_trajectory_sweep.items():
+  for name in ("T1", "T2"):
+    record = cartpole_trajectory_sweep[("stage.policy_head", name)]
     adversary = record["adversary"]
     assert adversary["variant"].endswith("-traj4")
     assert adversary["trajectory_episodes"] == 4
@@ -351,10 +368,14 @@ def test_trajectory_access_warm_starts_the_policy_head(
     # frames, and never more than 4 x 500.
     costs = adversary["warm_start"]["cost_per_seed"]
     assert all(1000 < c <= 2000 for c in costs), costs
-    # Cloned before any RL frame: the first evaluation is far above the
-    # freshly re-initialised head's of the same split and procedure.
-    first = lambda r: np.mean([s["performance"][0] for s in r["seeds"]])
-    assert first(record) > 200 > first(without[("stage.policy_head", name)])
+    # The first point is the starting model, before the warm start: the
+    # same fresh head as without trajectories (the same keys).
+    first = lambda r, i: np.mean([s["performance"][i] for s in r["seeds"]])
+    alone = without[("stage.policy_head", name)]
+    assert first(record, 0) == first(alone, 0) < 200
+    # Cloned before the first RL frames: the next evaluation, one update
+    # later, is far above the same run's without demonstrations.
+    assert first(record, 1) > 200 > first(alone, 1)
 
 
 def test_behaviour_cloning_keeps_frozen_parameters_bit_identical():

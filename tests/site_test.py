@@ -2,11 +2,13 @@
 
 The browser tests open the page from `file://` in Debian's headless Chromium
 (driven by Playwright; no browser is downloaded) and click through it: sorting,
-filters, the alpha select. They are skipped only when /usr/bin/chromium is
-missing (`make test` installs it).
+filters, the alpha select (each table at its own ranking alpha by default),
+censored values and caps, the roles across tasks. They are skipped only when
+/usr/bin/chromium is missing (`make test` installs it).
 """
 
 import copy
+import glob
 import html.parser
 import json
 import os
@@ -14,7 +16,7 @@ import shutil
 
 import pytest
 
-from benchmark import site
+from benchmark import site, splitter
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -30,11 +32,15 @@ EVIL = "conv</script><b>bold</b><!--<script>"
 
 def summary(iqm, lo, hi, censored=0, seeds=3, **extra):
   return {"iqm": iqm, "lo": lo, "hi": hi, "censored": censored,
-          "seeds": seeds, **extra}
+          "seeds": seeds, "at_cap": censored == seeds, "won": None, **extra}
 
 
-def cell(iqm, lo, hi, censored=0):
-  return summary(iqm, lo, hi, censored, median=iqm)
+def cell(iqm, lo, hi, censored=0, won=None):
+  return summary(iqm, lo, hi, censored, median=iqm, won=won)
+
+
+def won(schedule, count, reached):
+  return {"schedule": schedule, "count": count, "reached": reached}
 
 
 def at(rank, security, cells, p_next):
@@ -55,6 +61,11 @@ def make_board():
       "variant": "data1-budget1-init-ft0.04",
       "summary": ("3 originals (P* = 0.84, 0.85, 0.83; P0 = 0.1); budget "
                   "9,770 updates; 3 seeds per cell"),
+      "notes": ["Ranked by security at alpha = 0.99, the task's headline "
+                "alpha.", "T3 and T4 take the best schedule of a small "
+                "fine-tuning grid in hindsight."],
+      "alphas": [0.9, 0.99], "ranking_alpha": 0.99, "headline_alpha": 0.99,
+      "caps": {"0.9": 10.0, "0.99": 2.7027},
       "procedures": ["T1", "T2", "T3", "T4"],
       "figures": [{"title": "Hardness vs alpha", "src": "figures/a_curves.png"},
                   {"title": "Security vs share", "src": "figures/a_pareto.png"}],
@@ -64,7 +75,9 @@ def make_board():
                   "0.99": at(1, summary(0.78, 0.70, 0.90, procedure="T2"), {
                       "T1": cell(0.95, 0.80, 1.10, censored=1),
                       "T2": cell(0.78, 0.70, 0.90),
-                      "T3": cell(0.81, 0.75, 0.88), "T4": None}, 0.83),
+                      "T3": cell(0.81, 0.75, 0.88,
+                                 won=won("peak-linear", 2, 3)),
+                      "T4": None}, 0.83),
                   "0.9": at(2, summary(0.52, 0.41, 0.60, procedure="T2"), {
                       "T1": cell(0.61, 0.55, 0.70),
                       "T2": cell(0.52, 0.41, 0.60),
@@ -79,8 +92,10 @@ def make_board():
                   "T3": cell(0.57, 0.50, 0.63),
                   "T4": cell(0.62, 0.58, 0.69)}, 0.58)}),
           row("types.bias", 0.001, 100, False, {}, {
-              "0.99": at(3, summary(0.45, 0.30, 0.51, procedure="T1"), {
-                  "T1": cell(0.45, 0.30, 0.51), "T2": cell(0.48, 0.41, 0.55),
+              "0.99": at(3, summary(0.45, 0.30, 0.51, censored=1,
+                                    procedure="T1"), {
+                  "T1": cell(0.45, 0.30, 0.51, censored=1),
+                  "T2": cell(0.48, 0.41, 0.55),
                   "T3": cell(0.50, 0.44, 0.57),
                   "T4": cell(0.46, 0.40, 0.52)}, 0.66),
               "0.9": at(4, summary(0.20, 0.12, 0.27, procedure="T1"), {
@@ -106,6 +121,10 @@ def make_board():
       "id": B, "task": "fashion_mnist/cnn", "variant": "default",
       "summary": "3 originals (P* = 0.91, 0.91, 0.90; P0 = 0.1); budget "
                  "4,680 updates; 5 seeds per cell",
+      "notes": ["Ranked by security at alpha = 0.9, the task's headline "
+                "alpha."],
+      "alphas": [0.9, 0.99], "ranking_alpha": 0.9, "headline_alpha": 0.9,
+      "caps": {"0.9": 4.5, "0.99": 1.25},
       "procedures": ["T1", "T2"],
       "figures": [{"title": "Hardness vs alpha", "src": "figures/b.png"}],
       "rows": [
@@ -125,22 +144,57 @@ def make_board():
               ("all.1", 0.02, 2000, False,
                [("0.99", 4, 0.1, None), ("0.9", 4, 0.05, None)]),
           ]]}
+  tasks = ["cifar10/fastnet", "fashion_mnist/cnn"]
+
+  def task_value(v, split, cap, censored=0):
+    return summary(v, v - 0.1, v + 0.1, censored, procedure="T1",
+                   split=split, cap=cap)
+
+  def pooled(v, n, censored=0):
+    return {"mean": v, "lo": v - 0.05, "hi": v + 0.05, "tasks": n, "of": 2,
+            "censored": censored}
+
   cross = {
-      "id": "cross-task", "task": "across tasks", "variant": "",
-      "summary": "Mean rank over 2 tasks", "procedures": ["T1", "T2"],
-      "figures": [],
-      "rows": [row(s, share, round(share * 61706), False, {}, {
-          k: at(rank, summary(v, v - 0.1, v + 0.1, procedure="T1"),
-                {"T1": cell(v, v - 0.1, v + 0.1), "T2": None}, None)
-          for k in ("0.99", "0.9")})
-               for s, share, rank, v in [("first", 0.1, 1, 0.8),
-                                         ("last", 0.2, 2, 0.6),
-                                         ("types", 0.3, 3, 0.4)]]}
+      "id": "cross-task", "kind": "roles", "task": "across tasks",
+      "variant": "", "tasks": tasks, "procedures": [], "figures": [],
+      "summary": "Roles pooled across 2 tasks",
+      "notes": ["Pooled = mean over the tasks that ran the role."],
+      "alphas": [0.9, 0.99], "ranking_alpha": 0.9, "headline_alpha": None,
+      "caps": {"0.99": dict(zip(tasks, [2.7027, 1.25])),
+               "0.9": dict(zip(tasks, [10.0, 4.5]))},
+      "rows": [
+          {"split": "head", "role": "head", "share": None, "withheld": None,
+           "records": {}, "pareto": False, "by_alpha": {
+               "0.9": {"rank": 1, "p_next": 0.7,
+                       "security": pooled(1.5, 2),
+                       "per_task": {tasks[0]: task_value(2.0, "fc.head",
+                                                         10.0),
+                                    tasks[1]: task_value(1.0, "head", 4.5)}},
+               "0.99": {"rank": 2, "p_next": None,
+                        "security": pooled(1.975, 2, censored=1),
+                        "per_task": {
+                            tasks[0]: task_value(2.7027, "fc.head", 2.7027,
+                                                 censored=3),
+                            tasks[1]: task_value(1.25, "head", 1.25)}}}},
+          {"split": "biases", "role": "biases", "share": None,
+           "withheld": None, "records": {}, "pareto": False, "by_alpha": {
+               "0.9": {"rank": 2, "p_next": None,
+                       "security": pooled(0.4, 1),
+                       "per_task": {tasks[0]: None,
+                                    tasks[1]: task_value(0.4, "type.biases",
+                                                         4.5)}},
+               "0.99": {"rank": 1, "p_next": 0.6,
+                        "security": pooled(2.1, 1),
+                        "per_task": {tasks[0]: None,
+                                     tasks[1]: task_value(
+                                         2.1, "type.biases", 1.25)}}}}]}
   return {"title": "mcbench leaderboard",
           "note": ("Hardness = completion cost over the cost of training "
                    "from scratch; security = its minimum over procedures."),
-          "alpha": 0.99, "alphas": [0.9, 0.99],
-          "tasks": [task_a, task_b], "cross_task": cross}
+          "alphas": [0.9, 0.99], "tasks": [task_a, task_b],
+          "cross_task": cross,
+          "left_out": ["records/cifar10-resnet20: 8 record(s) of protocol v1 "
+                       "left out, never mixed with protocol v2"]}
 
 
 # --- The HTML, without a browser. ---------------------------------------
@@ -303,17 +357,32 @@ def test_tables_render(page):
       "section.task", "s => s.map(x => x.dataset.task)")
   assert sections == ["cross-task", A, B]
   assert page.inner_text('section[data-task="cross-task"] h2') == \
-      "Across tasks"
+      "Across tasks: roles"
   assert "cifar10/fastnet" in page.inner_text(f'section[data-task="{A}"] h2')
   assert "data1-budget1-init-ft0.04" in page.inner_text(
       f'section[data-task="{A}"] h2')
   assert "budget 9,770 updates" in page.inner_text(
       f'section[data-task="{A}"] .summary')
-  # Rows in rank order; the unranked one last.
+  # Rows in rank order at each table's own ranking alpha (A: 0.99, B and
+  # the roles: 0.9); the unranked one last.
   assert splits(page, A) == ["first.4", "last.2", "types.bias",
                              "layer.conv1", "random.0.5"]
-  assert splits(page, B) == [EVIL, "dense.0", "bias", "all.1"]
-  assert len(splits(page, "cross-task")) == 3
+  assert splits(page, B) == [EVIL, "bias", "dense.0", "all.1"]
+  assert splits(page, "cross-task") == ["head", "biases"]
+  # Notes, caps and the alpha shown, for each table.
+  notes = page.eval_on_selector_all(
+      f'section[data-task="{A}"] ul.notes li', "l => l.map(x => x.textContent)")
+  assert notes == make_board()["tasks"][0]["notes"]
+  assert page.inner_text(f'section[data-task="{A}"] .caps').endswith(
+      "\u03b1 = 0.9: cap 10.000 \u00b7 \u03b1 = 0.99: cap 2.703")
+  assert page.inner_text(f'section[data-task="{A}"] .alpha-line') == (
+      "Shown at \u03b1 = 0.99 (ranks this table); cap 2.703: a split as hard "
+      "as training from scratch reads 1")
+  assert page.inner_text(f'section[data-task="{B}"] .alpha-line').startswith(
+      "Shown at \u03b1 = 0.9 (ranks this table); cap 4.500")
+  assert page.inner_text("header ul.left-out") == (
+      "records/cifar10-resnet20: 8 record(s) of protocol v1 left out, never "
+      "mixed with protocol v2")
   keys = page.eval_on_selector_all(
       f'section[data-task="{A}"] thead th', "t => t.map(x => x.dataset.key)")
   assert keys == ["rank", "split", "share", "T1", "T2", "T3", "T4",
@@ -322,7 +391,7 @@ def test_tables_render(page):
   assert rows[0] == {
       "rank": "1", "split": "first.4", "share": "1.23% (1,234)",
       "T1": ">0.950 [0.80, 1.10] c=1/3", "T2": "0.780 [0.70, 0.90]",
-      "T3": "0.810 [0.75, 0.88]", "T4": "\u2014",
+      "T3": "0.810 [0.75, 0.88] peak-linear 2/3", "T4": "\u2014",
       "security": "0.780 [0.70, 0.90] (T2)", "pareto": "\u2605",
       "p_next": "0.83"}
   assert rows[1]["share"] == "25.00% (25,000)"
@@ -363,7 +432,7 @@ def test_sort_by_withheld_and_reverse(page):
   assert splits(page, A) == sorted(by_share)
   assert aria_sort(page, A) == [["split", "ascending"]]
   assert aria_sort(page, B) == [["rank", "ascending"]]
-  assert splits(page, B) == [EVIL, "dense.0", "bias", "all.1"]
+  assert splits(page, B) == [EVIL, "bias", "dense.0", "all.1"]
 
 
 @needs_chromium
@@ -432,7 +501,7 @@ def test_procedure_filter_hides_other_columns(page):
   header(page, A, "share").click()
   page.select_option("#alpha-select", "0.9")
   assert page.locator('td[data-procedure="T1"]:visible').count() == 0
-  assert page.locator('td[data-procedure="T2"]:visible').count() == 5 + 4 + 3
+  assert page.locator('td[data-procedure="T2"]:visible').count() == 5 + 4
   page.select_option("#procedure-filter", "all")
   assert page.locator(f'section[data-task="{A}"] td[data-procedure]'
                       ":visible").count() == 5 * 4
@@ -442,7 +511,7 @@ def test_procedure_filter_hides_other_columns(page):
 def test_alpha_select_changes_numbers_and_ranks(page):
   assert page.eval_on_selector(
       "#alpha-select", "s => [s.value, [...s.options].map(o => o.value)]") == \
-      ["0.99", ["0.9", "0.99"]]
+      ["headline", ["headline", "0.9", "0.99"]]
   header(page, A, "share").click()
   page.select_option("#alpha-select", "0.9")
   # Back in rank order, that alpha's ranks and numbers.
@@ -454,9 +523,50 @@ def test_alpha_select_changes_numbers_and_ranks(page):
   assert rows[1]["T1"] == "0.610 [0.55, 0.70]"
   assert rows[1]["security"] == "0.520 [0.41, 0.60] (T2)"
   assert rows[3]["p_next"] == "\u2014"
+  assert page.inner_text(f'section[data-task="{A}"] .alpha-line') == (
+      "Shown at \u03b1 = 0.9 (not the ranking alpha, \u03b1 = 0.99); cap "
+      "10.000: a split as hard as training from scratch reads 1")
   assert splits(page, B) == [EVIL, "bias", "dense.0", "all.1"]
   page.select_option("#alpha-select", "0.99")
   assert table(page, A)[0]["T1"] == ">0.950 [0.80, 1.10] c=1/3"
+  assert splits(page, B) == [EVIL, "dense.0", "bias", "all.1"]
+  assert splits(page, "cross-task") == ["biases", "head"]
+  page.select_option("#alpha-select", "headline")
+  assert splits(page, A)[0] == "first.4" and splits(page, B)[1] == "bias"
+
+
+@needs_chromium
+def test_censored_values_and_caps_keep_their_marks(page):
+  rows = {r["split"]: r for r in table(page, A)}
+  assert rows["types.bias"]["T1"] == ">0.450 [0.30, 0.51] c=1/3"
+  assert rows["types.bias"]["security"] == ">0.450 [0.30, 0.51] c=1/3 (T1)"
+  assert rows["first.4"]["security"] == "0.780 [0.70, 0.90] (T2)"
+  # The roles: each task's value with its cap; absent where not run.
+  keys = page.eval_on_selector_all(
+      'section[data-task="cross-task"] thead th',
+      "t => t.map(x => x.dataset.key)")
+  assert keys == ["rank", "split", "security", "task:cifar10/fastnet",
+                  "task:fashion_mnist/cnn", "p_next"]
+  roles = {r["split"]: r for r in table(page, "cross-task")}
+  assert roles["head"]["security"] == "1.500 [1.45, 1.55] 2/2 tasks"
+  assert roles["head"]["task:cifar10/fastnet"] == (
+      "2.000 [1.90, 2.10] (fc.head, T1) cap 10.000")
+  assert roles["biases"]["task:cifar10/fastnet"] == "not run"
+  assert roles["biases"]["security"] == "0.400 [0.35, 0.45] 1/2 tasks"
+  page.select_option("#alpha-select", "0.99")
+  roles = {r["split"]: r for r in table(page, "cross-task")}
+  assert roles["head"]["security"] == ">1.975 [1.93, 2.02] 2/2 tasks c=1 task"
+  assert roles["head"]["task:cifar10/fastnet"] == (
+      ">2.703 [2.60, 2.80] c=3/3 at cap (fc.head, T1) cap 2.703")
+  capped = ('section[data-task="cross-task"] tr[data-split="head"] '
+            '.at-cap')
+  assert page.get_attribute(capped, "title").startswith(
+      "every seed censored: the value is the cap B/t0 (cap 2.703)")
+  # Sorting by a task's column puts the role it did not run last.
+  header(page, "cross-task", "task:cifar10/fastnet").click()
+  assert splits(page, "cross-task") == ["head", "biases"]
+  header(page, "cross-task", "task:cifar10/fastnet").click()
+  assert splits(page, "cross-task") == ["head", "biases"]
 
 
 @needs_chromium
@@ -477,8 +587,8 @@ def test_screenshot(page, tmp_path):
 @needs_chromium
 def test_committed_page_shows_every_entry_and_its_figures(browser):
   """The committed `results/site/index.html`, as a visitor opens it: every
-  task's table with its rows (the submitted scheme among digits' rows) and
-  every figure loaded from `results/leaderboard/`."""
+  task's table with its rows (the submitted schemes among them) and every
+  figure loaded from `results/leaderboard/`."""
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   path = os.path.join(root, "results", "site", "index.html")
   text = open(path, encoding="utf-8").read()
@@ -492,16 +602,22 @@ def test_committed_page_shows_every_entry_and_its_figures(browser):
   tab.on("pageerror", lambda e: errors.append(str(e)))
   tab.goto("file://" + path)
   tab.wait_for_load_state("load")
-  entries = board["tasks"] + [board["cross_task"]]
+  entries = board["tasks"] + ([board["cross_task"]]
+                              if board["cross_task"] else [])
   for entry in entries:
     assert splits(tab, entry["id"]) == [r["split"] for r in entry["rows"]]
-  digits = next(e["id"] for e in board["tasks"] if e["task"] == "digits/mlp")
-  assert "input-and-head" in splits(tab, digits)
-  value = (f'section[data-task="{digits}"] tr[data-split="input-and-head"] '
-           'td[data-procedure="T2"] .v')
-  cell = next(r for r in board["tasks"] if r["id"] == digits)
-  cell = next(r for r in cell["rows"] if r["split"] == "input-and-head")[
-      "by_alpha"]["0.99"]["cells"]["T2"]
+  shown = {split for e in board["tasks"] for split in splits(tab, e["id"])}
+  for scheme in glob.glob(os.path.join(root, "results", "submissions", "*")):
+    assert splitter.load_scheme_file(scheme).name in shown
+  # A value's median, when pointing at it (at the table's ranking alpha).
+  entry = board["tasks"][0]
+  key = f"{entry.get('ranking_alpha', board.get('alpha')):g}"
+  row, procedure, cell = next(
+      (r, p, c) for r in entry["rows"]
+      for p, c in sorted(r["by_alpha"][key]["cells"].items()) if c)
+  value = (f'section[data-task="{entry["id"]}"] '
+           f'tr[data-split="{row["split"]}"] '
+           f'td[data-procedure="{procedure}"] .v')
   assert tab.get_attribute(value, "title") == (
       f"median {cell['median']:.3f} [{cell['median_lo']:.3f}, "
       f"{cell['median_hi']:.3f}]; IQM {cell['iqm']:.3f}")

@@ -43,13 +43,13 @@ def test_submitted_scheme_is_run_and_published(results_dir, tmp_path):
   scheme = tmp_path / "input-and-head.yaml"
   scheme.write_text(SCHEME)
   published = sorted(glob.glob(os.path.join(results_dir, "records",
-                                            "digits-mlp", "*.json")))
-  standard = records.read(published[0])
+                                            "digits-mlp", "*__v2-*.json")))
+  standard = records.read(published[0])  # Of protocol v2: v1's are ignored.
 
   result = run_cli("benchmark.submit", f"--scheme={scheme}",
                    "--task=digits/mlp", f"--workdir={results_dir}")
   assert result.returncode == 0, result.stderr[-2000:]
-  assert "input-and-head on digits/mlp, alpha 0.99: security" in result.stdout
+  assert "input-and-head on digits/mlp, alpha 0.9: security" in result.stdout
   new = sorted(glob.glob(os.path.join(results_dir, "records", "digits-mlp",
                                       "input-and-head__*.json")))
   assert [os.path.basename(p).split("__")[1] for p in new] == [
@@ -79,6 +79,26 @@ def test_submitted_scheme_is_run_and_published(results_dir, tmp_path):
                         log=lambda _: None)
   assert sorted(again["records"]) == new and not again["bad"]
   assert snapshot(os.path.join(results_dir, "records")) == before  # Resumed.
+
+
+def test_a_mask_that_a_split_already_has_gets_its_numbers(results_dir,
+                                                         tmp_path):
+  """Keys come from the mask: a copy of the head under another name is run
+  with a note and gets the published numbers of the head."""
+  scheme = tmp_path / "my-head.yaml"
+  scheme.write_text(SCHEME.replace("input-and-head", "my-head").replace(
+      '  - "params/hidden1/**"\n', ""))
+  notes = []
+  result = submit.submit(str(scheme), "digits/mlp", results_dir,
+                         log=notes.append)
+  assert any("withholds the same parameters as layer.head" in n
+             for n in notes), notes
+  for path in result["records"]:
+    mine = records.read(path)
+    (head,) = glob.glob(os.path.join(
+        results_dir, "records", "digits-mlp",
+        f"layer.head__{mine['procedure']['name']}__v2-*.json"))
+    assert mine["hardness"] == records.read(head)["hardness"]
 
 
 REFUSED = {

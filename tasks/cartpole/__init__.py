@@ -12,6 +12,8 @@ in dm-haiku.
 
 from __future__ import annotations
 
+import dataclasses
+
 import ml_collections
 
 from tasks import gymnax_envs, recipes, spec
@@ -32,4 +34,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
 def build(model: str, config: ml_collections.ConfigDict,
           data_dir: str | None, train_fraction: float) -> spec.Task:
   del data_dir  # The environment is the data.
-  return gymnax_envs.build(f"cartpole/{model}", config, train_fraction)
+  # A run costs seconds: 10 seeds a cell (protocol v2).
+  return dataclasses.replace(
+      gymnax_envs.build(f"cartpole/{model}", config, train_fraction),
+      default_seeds=10)

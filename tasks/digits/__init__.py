@@ -122,6 +122,7 @@ def build(model: str, config: ml_collections.ConfigDict,
       apply=supervised.flax_apply(network),
       dataset=dataset, recipe=recipe, num_classes=NUM_CLASSES,
       description="sklearn digits (8x8), MLP 64-64-10, Adam",
+      default_seeds=10,  # A run costs seconds (protocol v2).
       data_info={"source": "sklearn.datasets.load_digits",
                  "train_examples": len(train[0]),
                  "test_examples": len(test[0])})
