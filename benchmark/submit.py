@@ -224,10 +224,12 @@ def main(argv):
   print(f"{len(result['records'])} record(s); scheme kept as "
         f"{result['submission']}; leaderboard: "
         f"{os.path.join(values.workdir, 'LEADERBOARD.md')}")
+  invalid = [line for line in result["bad"] if not board_lib.is_notice(line)]
   for line in result["bad"]:
-    print(f"mcbench: invalid record left out of the leaderboard: {line}",
-          file=sys.stderr)
-  if result["bad"]:
+    kind = "left out" if board_lib.is_notice(line) else (
+        "invalid record left out of the leaderboard")
+    print(f"mcbench: {kind}: {line}", file=sys.stderr)
+  if invalid:
     sys.exit(1)
 
 
