@@ -34,7 +34,9 @@ MIN_PUBLISHED_ORIGINALS = 3
 # Convergence of originals: over the last PLATEAU_SHARE of training the
 # normalised score (against the original's own P*) averages within
 # PLATEAU_TOLERANCE of 1, and the originals' P* lie within SPREAD_TOLERANCE
-# of the recovery range (median P* - P0).
+# of the recovery range (median P* - P0); each tolerance widened by
+# MARGIN_STANDARD_ERRORS standard errors of the evaluation (a P* is one
+# noisy evaluation: RL returns over a few dozen episodes).
 PLATEAU_SHARE = 0.2
 PLATEAU_TOLERANCE = 0.05
 SPREAD_TOLERANCE = 0.1
@@ -73,48 +75,61 @@ def check_published_settings(*, seeds: int, budget_fraction: float,
 
 
 def convergence(costs: Sequence[float], curves: Sequence[Sequence[float]],
-                p0: float) -> dict[str, Any]:
-  """Whether originals have converged and agree (DESIGN.md).
+                p0: float, standard_error: float = 0.0) -> dict[str, Any]:
+  """Whether originals have converged and agree (docs/PROTOCOL.md).
 
   Args:
     costs: the evaluation costs of the recipe's schedule.
     curves: each original's raw performance on them (last point: its P*).
     p0: the task's reference performance.
+    standard_error: of one evaluation; widens the tolerances by
+      `MARGIN_STANDARD_ERRORS` errors (of a difference of two evaluations
+      for the spread), so that evaluation noise alone does not fail them.
 
   Returns:
     `{"converged": bool, "plateau_gap": [per original], "spread": float,
-    "rule": text}`: `plateau_gap` is 1 minus the mean normalised score over
-    the last `PLATEAU_SHARE` of training; `spread` is (max P* - min P*) /
+    "plateau_tolerance": [per original], "spread_tolerance": float,
+    "rule": text}`: `plateau_gap` is |1 - the mean normalised score over
+    the last `PLATEAU_SHARE` of training|; `spread` is (max P* - min P*) /
     (median P* - P0).
   """
   costs = np.asarray(costs, np.float64)
   window = costs >= (1.0 - PLATEAU_SHARE) * costs[-1]
   p_stars = np.asarray([curve[-1] for curve in curves], np.float64)
-  gaps = []
+  noise = MARGIN_STANDARD_ERRORS * standard_error
+  gaps, gap_tolerances = [], []
   for curve, p_star in zip(curves, p_stars):
     normalised = (np.asarray(curve, np.float64)[window] - p0) / (p_star - p0)
     gaps.append(float(abs(1.0 - np.mean(normalised))))
+    gap_tolerances.append(PLATEAU_TOLERANCE + noise / (p_star - p0))
   scale = float(np.median(p_stars)) - p0
   spread = float((p_stars.max() - p_stars.min()) / scale) if scale > 0 else (
       math.inf)
+  spread_tolerance = SPREAD_TOLERANCE + math.sqrt(2.0) * noise / scale
   return {
-      "converged": bool(max(gaps) < PLATEAU_TOLERANCE
-                        and spread <= SPREAD_TOLERANCE),
+      "converged": bool(all(g < t for g, t in zip(gaps, gap_tolerances))
+                        and spread <= spread_tolerance),
       "plateau_gap": gaps,
+      "plateau_tolerance": gap_tolerances,
       "spread": spread,
+      "spread_tolerance": spread_tolerance,
       "rule": (f"mean normalised score over the last {PLATEAU_SHARE:.0%} of "
                f"training within {PLATEAU_TOLERANCE:g} of 1 for every "
                f"original, and (max P* - min P*) / (median P* - P0) <= "
-               f"{SPREAD_TOLERANCE:g}"),
+               f"{SPREAD_TOLERANCE:g}, each widened by "
+               f"{MARGIN_STANDARD_ERRORS:g} standard errors of the "
+               "evaluation (sqrt 2 x that for the spread)"),
   }
 
 
 def convergence_line(check: dict[str, Any]) -> str:
   """One line saying whether `convergence` holds and by how much."""
   verdict = "hold" if check["converged"] else "FAIL"
-  gaps = ", ".join(f"{g:.3f}" for g in check["plateau_gap"])
+  gaps = ", ".join(f"{g:.3f} (< {t:.3f})" for g, t in zip(
+      check["plateau_gap"], check["plateau_tolerance"]))
   return (f"originals converged and agree: {verdict} (plateau gaps {gaps}; "
-          f"spread {check['spread']:.3f}; rule: {check['rule']})")
+          f"spread {check['spread']:.3f} (<= "
+          f"{check['spread_tolerance']:.3f}); rule: {check['rule']})")
 
 
 def repeated_standard_error(evaluations: Sequence[Sequence[float]]) -> float:

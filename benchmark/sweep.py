@@ -164,18 +164,19 @@ def evaluation_standard_error(task: spec.Task,
   """The standard error of one evaluation of the task at its originals:
   declared (`spec.Task.evaluation_error`, median over originals) or
   measured from `EVALUATION_REPEATS` evaluations of each original with
-  independent keys."""
+  independent keys (`spec.Task.keyed_evaluate`)."""
   if task.evaluation_error is not None:
     return float(np.median([task.evaluation_error(o.p_star)
                             for o in originals]))
   keys = jnp.stack([completion.derive_key(task.name, "evaluation-noise", i)
                     for i in range(EVALUATION_REPEATS)])
+  evaluate = task.keyed_evaluate or task.evaluate
   if task.streamed:
     def repeat(variables):
-      return [task.evaluate(variables, task.data, key) for key in keys]
+      return [evaluate(variables, task.data, key) for key in keys]
   else:
     repeated = completion.task_jit(task, lambda variables, data, keys: (
-        jax.lax.map(lambda key: task.evaluate(variables, data, key), keys)))
+        jax.lax.map(lambda key: evaluate(variables, data, key), keys)))
 
     def repeat(variables):
       return np.asarray(repeated(variables, task.data, keys))
@@ -201,7 +202,7 @@ def protocol_fields(task: spec.Task,
                         f">= {protocol.MARGIN_STANDARD_ERRORS:g} standard "
                         "errors of the evaluation"),
       "originals_check": protocol.convergence(
-          costs, [o.performance for o in originals], task.p0),
+          costs, [o.performance for o in originals], task.p0, error),
   }
 
 

@@ -36,7 +36,7 @@ import sys
 
 from absl import flags
 
-from benchmark import cli, originals, protocol, storage
+from benchmark import cli, originals, protocol, storage, sweep
 from tasks import registry
 
 cli.define_task_flags()
@@ -84,14 +84,17 @@ def main(argv):
   for original in trained:
     print(f"{originals.original_dir(FLAGS.workdir, task.name, original.seed)}"
           f"  P*={original.p_star:.4f}  sha256={original.content_hash}")
-  for line in convergence_report(task, FLAGS.workdir):
+  for line in convergence_report(
+      task, FLAGS.workdir, sweep.evaluation_standard_error(task, trained)):
     print(line)
 
 
-def convergence_report(task, workdir: str) -> list[str]:
+def convergence_report(task, workdir: str,
+                       standard_error: float = 0.0) -> list[str]:
   """Lines saying whether the task's originals in `workdir` have converged
-  and agree (`protocol.convergence_line`), after a warning if there are
-  fewer than a published task needs.
+  and agree (`protocol.convergence_line`; `standard_error`: of one
+  evaluation), after a warning if there are fewer than a published task
+  needs.
 
   Every complete original of the task's recipe in `workdir` counts, so that
   seeds trained by separate calls (`--first_seed`) are judged together.
@@ -107,7 +110,7 @@ def convergence_report(task, workdir: str) -> list[str]:
         f"{protocol.MIN_PUBLISHED_ORIGINALS} (protocol v2)")
   costs = [u * task.recipe.cost_per_update for u in task.recipe.eval_updates]
   check = protocol.convergence(costs, [m["performance"] for m in manifests],
-                               task.p0)
+                               task.p0, standard_error)
   lines.append(protocol.convergence_line(check))
   return lines
 

@@ -411,19 +411,25 @@ def build(name: str, config: ml_collections.ConfigDict,
     return impala.make_learner(train_step, train_handle, apply, hp, tx,
                                trainable)
 
-  def episode_return(policy):
+  def episode_return(policy, key=eval_key):
     return impala.mean_episode_return(eval_step, eval_handle,
-                                      config.eval_episodes, policy, eval_key,
+                                      config.eval_episodes, policy, key,
                                       eval_max_steps, start=eval_start)
 
   def evaluate(variables, data, key):
     del data, key  # The pool is the data; one key for every evaluation.
     return episode_return(policies.sampling_policy(apply, variables))
 
+  def keyed_evaluate(variables, data, key):
+    # The pool's own seed fixes its episodes' starts; `key` draws the
+    # sampled actions, and so the episodes.
+    del data
+    return episode_return(policies.sampling_policy(apply, variables), key)
+
   random_return = jax.jit(lambda: episode_return(
       policies.uniform_policy(num_actions)))()
   return spec.Task(
-      roles=actor_critic.ROLES,
+      roles=actor_critic.ROLES, keyed_evaluate=keyed_evaluate,
       name=name, init=init, recipe=recipe, make_learner=make_learner,
       evaluate=evaluate, data=jnp.zeros(()), p0=float(random_return),
       performance_name="mean episode return",

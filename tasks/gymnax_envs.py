@@ -179,12 +179,14 @@ def build(name: str, config: ml_collections.ConfigDict,
   def make_learner(tx, trainable):
     return ppo.make_learner(env, env_params, apply, hp, tx, trainable)
 
-  def evaluate(variables, data, key):
-    del key  # One fixed key for every evaluation (see the module doc).
+  def keyed_evaluate(variables, data, key):
     return ppo.mean_episode_return(env, data,
                                    policies.sampling_policy(apply, variables),
-                                   eval_key, config.eval_episodes,
-                                   max_steps)
+                                   key, config.eval_episodes, max_steps)
+
+  def evaluate(variables, data, key):
+    del key  # One fixed key for every evaluation (see the module doc).
+    return keyed_evaluate(variables, data, eval_key)
 
   def warm_start(variables, demonstrator, trainable, key, data,
                  num_episodes):
@@ -203,7 +205,7 @@ def build(name: str, config: ml_collections.ConfigDict,
       env, params, policies.uniform_policy(num_actions), eval_key,
       config.eval_episodes, max_steps))(env_params)
   return spec.Task(
-      roles=actor_critic.ROLES,
+      roles=actor_critic.ROLES, keyed_evaluate=keyed_evaluate,
       name=name, init=init, recipe=recipe, make_learner=make_learner,
       evaluate=evaluate, data=env_params, p0=float(random_return),
       performance_name="mean episode return",

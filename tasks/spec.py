@@ -167,8 +167,12 @@ class Task:
   # `P -> standard error` of one evaluation at performance P: supervised
   # tasks' binomial error over their evaluation set. None: measured from
   # repeated evaluations of the originals with independent keys (RL
-  # returns over their evaluation episodes).
+  # returns over their evaluation episodes), by `keyed_evaluate`.
   evaluation_error: Callable[[float], float] | None = None
+  # `evaluate` with its randomness (episodes, sampled actions) drawn from
+  # `key`, for tasks whose `evaluate` fixes one key for every evaluation
+  # (common random numbers); None: `evaluate` already uses its key.
+  keyed_evaluate: Callable[[Variables, Any, jax.Array], jax.Array] | None = None
 
 
 # `Task.compiler_options` for matrix products by cuBLAS rather than fused

@@ -13,7 +13,7 @@ from conftest import ROOT, run_cli, train_interrupted
 
 from benchmark import completion
 from benchmark import originals as originals_lib
-from benchmark import protocol, storage
+from benchmark import protocol, storage, sweep
 from tasks import registry, spec
 
 
@@ -194,7 +194,9 @@ def test_training_reports_whether_the_originals_converged(tmp_path):
   task = registry.get_task(name)
   found = [originals_lib.load_original(task, str(workdir), s) for s in (0, 1)]
   costs = [u * task.recipe.cost_per_update for u in task.recipe.eval_updates]
-  check = protocol.convergence(costs, [o.performance for o in found], task.p0)
+  # The tolerances widen by the evaluation's error: this call's originals'.
+  check = protocol.convergence(costs, [o.performance for o in found], task.p0,
+                               sweep.evaluation_standard_error(task, found))
   assert not check["converged"]
   lines = trained.stdout.splitlines()
   assert lines[-2] == (
@@ -212,7 +214,8 @@ def test_training_reports_whether_the_originals_converged(tmp_path):
   assert "warning" not in third.stdout
   found.append(originals_lib.load_original(task, str(workdir), 2))
   assert third.stdout.splitlines()[-1] == protocol.convergence_line(
-      protocol.convergence(costs, [o.performance for o in found], task.p0))
+      protocol.convergence(costs, [o.performance for o in found], task.p0,
+                           sweep.evaluation_standard_error(task, found[2:])))
 
 
 def test_the_default_digits_originals_converge(digits_workdir):

@@ -205,6 +205,10 @@ def test_convergence_rule():
   apart = [v * 0.8 for v in flat]
   assert not protocol.convergence(costs, [flat, apart], 0.1)["converged"]
   assert "FAIL" in protocol.convergence_line(check)
+  # Noisy evaluations widen the tolerances: P* 20% apart is agreement when
+  # one evaluation's standard error is a tenth of the recovery range.
+  noisy = protocol.convergence(costs, [flat, apart], 0.1, 0.087)
+  assert noisy["converged"] and noisy["spread_tolerance"] > noisy["spread"]
 
 
 def test_headline_alpha_follows_the_evaluation_error():

@@ -50,6 +50,23 @@ def test_cartpole_originals_learn_far_above_random(cartpole_sweep):
     assert manifest["p_star"] > 400  # 500 is the time limit.
 
 
+def test_returns_are_noisy_and_the_headline_alpha_says_so(cartpole_sweep):
+  """The evaluation keeps one key for every run (common random numbers), so
+  its noise is measured with independent keys: a return over 32 episodes
+  has a standard error, and the headline alpha is the highest whose margin
+  is at least two of them."""
+  _, by_cell = cartpole_sweep
+  fields = by_cell[("stage.policy_head", "T1")]["protocol"]
+  error = fields["evaluation_standard_error"]
+  assert error > 0
+  p_stars = [o["p_star"] for o in by_cell[("stage.policy_head", "T1")][
+      "originals"]]
+  p0 = by_cell[("stage.policy_head", "T1")]["p0"]
+  margin = lambda a: (1 - a) * (np.median(p_stars) - p0)
+  usable = [a for a in (0.5, 0.9, 0.99) if margin(a) >= 2 * error]
+  assert fields["headline_alpha"] == (max(usable) if usable else None)
+
+
 def test_withholding_the_value_head_leaves_the_policy_intact(cartpole_sweep):
   _, by_cell = cartpole_sweep
   for name in procedures.PROCEDURES:
