@@ -743,14 +743,16 @@ def make_batched_completion(task: spec.Task,
 
   def fitted(*args):
     signature = (jax.tree.structure(args), tuple(
-        (x.shape, str(x.dtype)) for x in jax.tree.leaves(args)))
+        (np.shape(x), str(jnp.result_type(x))) for x in jax.tree.leaves(args)))
     if signature not in programs:
       share = -(-len(args[0]) // (mesh.size if sharded else 1))
       device_args = (
           *jax.tree.map(lambda x: jax.ShapeDtypeStruct(
               (share, *x.shape[1:]), x.dtype), args[:5]),
-          *jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
-                        args[5:]))
+          # Python numbers in the data (gymnax's environment parameters)
+          # stay as they are: the probe then compiles what the call runs.
+          *jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype)
+                        if hasattr(x, "shape") else x, args[5:]))
       size, program = fit_vmap_size(runs_for, device_args, vmap_size,
                                     memory_limit_bytes, log, jit)
       # The probe was one device's program: on a mesh, build the real one.

@@ -307,6 +307,26 @@ def test_minatar_games_run_on_the_device(family):
   assert np.all(np.isfinite(curves.performance))
 
 
+def test_runs_fitted_to_device_memory_take_environment_parameters():
+  """A program whose vmap size is fitted to a memory limit (the default on
+  GPUs) takes gymnax's environment parameters, Python numbers among them,
+  and gives the curves of the unfitted program."""
+  task = registry.get_task("cartpole/ppo:smoke")
+  original = task.init(jax.random.key(0))
+  mask = splitter.make_mask(original, splitter.Scheme("s", ("params/**",)))
+  args = (jax.random.split(jax.random.key(2), 2),
+          completion.stack_runs([original] * 2),
+          completion.stack_runs([mask] * 2),
+          completion.stack_runs([procedures.settings("T2", task.recipe)] * 2),
+          jnp.full((2,), jnp.inf), task.data)
+  assert any(isinstance(leaf, (int, float))
+             for leaf in jax.tree.leaves(task.data))
+  fitted = completion.make_batched_completion(
+      task, vmap_size=1, memory_limit_bytes=2**40)(*args)
+  plain = completion.make_batched_completion(task, vmap_size=1)(*args)
+  np.testing.assert_array_equal(fitted.performance, plain.performance)
+
+
 def test_refilled_slots_give_ppo_runs_their_own_curves():
   # PPO's learner state holds its environments: four runs in two slots,
   # stopping at different points, each equal to the run alone.
