@@ -1,6 +1,6 @@
 """The paper's two findings, computed from records alone.
 
-DESIGN.md names the two findings of Martic et al. (2018) that the benchmark
+docs/PROTOCOL.md names the two findings of Martic et al. (2018) that the benchmark
 must be able to test on its own tasks:
 
 1. completion is harder in reinforcement learning than in supervised

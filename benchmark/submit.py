@@ -2,7 +2,7 @@
 
     python -m benchmark.submit --scheme=my_split.yaml --task=cifar10/resnet20
 
-validates the scheme file (DESIGN.md's format, loaded as data: never code),
+validates the scheme file (README's format, loaded as data: never code),
 then runs the completion sweep it needs against the task's *published*
 originals (`results/originals/<task>/`, never retrained here), with the
 settings of the task's published protocol-v2 sweep (its procedures, seeds,
