@@ -83,7 +83,6 @@ import itertools
 import math
 import os
 import re
-import tempfile
 import warnings
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -1195,27 +1194,6 @@ def figure2(result: dict[str, Any]) -> bytes:
 # Writing.
 
 
-def _write_bytes_atomic(path: str, data: bytes) -> None:
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      f.write(data)
-      os.fchmod(f.fileno(), 0o666 & ~_umask())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-
-
-def _umask() -> int:
-  mask = os.umask(0o022)
-  os.umask(mask)
-  return mask
-
-
 def build(workdir: str, reps: int = REPS) -> dict[str, bytes | None]:
   """Every output, in memory: relative path -> bytes (None: a figure whose
   finding is not computed, to remove)."""
@@ -1243,7 +1221,7 @@ def write(workdir: str, reps: int = REPS) -> list[str]:
     if name.endswith(".md"):
       storage.write_text_atomic(path, data.decode("utf-8"))
     else:
-      _write_bytes_atomic(path, data)
+      storage.write_bytes_atomic(path, data)
     written.append(path)
   return written
 

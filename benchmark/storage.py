@@ -19,7 +19,7 @@ from tasks.spec import InputError
 PROJECT_VERSION = "0.1.0"
 
 
-def write_text_atomic(path: str, text: str) -> None:
+def write_bytes_atomic(path: str, data: bytes) -> None:
   """Writes a file so that readers see the old one or the new one, never a
   part: a unique temporary file in the same directory, fsync, then rename.
   The file gets the permissions of an ordinary new file (0666 less the
@@ -28,8 +28,8 @@ def write_text_atomic(path: str, text: str) -> None:
   os.makedirs(directory, exist_ok=True)
   fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
   try:
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      f.write(text)
+    with os.fdopen(fd, "wb") as f:
+      f.write(data)
       f.flush()
       os.fchmod(f.fileno(), 0o666 & ~_umask())
       os.fsync(f.fileno())
@@ -38,6 +38,11 @@ def write_text_atomic(path: str, text: str) -> None:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def write_text_atomic(path: str, text: str) -> None:
+  """`write_bytes_atomic` of UTF-8 text."""
+  write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _umask() -> int:
