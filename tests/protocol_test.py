@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from agents import supervised
 from benchmark import completion, hardness, procedures, protocol, records
@@ -299,3 +300,18 @@ def test_a_diverging_schedule_is_recorded_not_crashed(digits_workdir,
   (row,) = record["hardness"]
   assert not any(row["censored"])
   assert all(won.startswith("peak-") for won in row["won"])
+
+
+def test_the_command_refuses_a_published_sweep_in_one_line():
+  """Into the real results/: 3 seeds break the protocol (and a tree with
+  uncommitted code, where there is one, is refused first); one line, exit
+  2, nothing written."""
+  folder = os.path.join(protocol.results_dir(), "records", "digits-mlp")
+  before = sorted(os.listdir(folder))
+  result = run_cli("benchmark.run", "--task=digits/mlp", "--seeds=3",
+                   f"--workdir={protocol.results_dir()}")
+  assert result.returncode == 2
+  (line,) = [l for l in result.stderr.splitlines() if l.startswith("mcbench")]
+  assert line.startswith("mcbench: error: ")
+  assert ("at least 5 seeds" in line or "committed code only" in line), line
+  assert sorted(os.listdir(folder)) == before
