@@ -106,8 +106,22 @@ def flag_values() -> dict:
   return dict(sorted(values.items()))
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with its errors (an unknown flag, a value of the
+  wrong type or out of bounds) as one line `mcbench: error: ...` and exit
+  status 2, like every other bad input."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    message = " ".join(str(e).split())
+    print(f"mcbench: error: {message} (--helpshort lists the flags)",
+          file=sys.stderr)
+    sys.exit(2)
+
+
 def run(main: Callable[[list[str]], None]) -> None:
-  """`app.run(main)`, printing an `InputError` as one line with exit code 2."""
+  """`app.run(main)`, printing an `InputError` or a flag that does not
+  parse as one line with exit code 2."""
 
   def guarded(argv):
     if not flags.FLAGS["verbosity"].present:
@@ -121,4 +135,4 @@ def run(main: Callable[[list[str]], None]) -> None:
       print(f"mcbench: error: {e}", file=sys.stderr)
       sys.exit(2)
 
-  app.run(guarded)
+  app.run(guarded, flags_parser=parse_flags)

@@ -367,7 +367,11 @@ def _training_lock(workdir: str, task_name: str):
     yield
     return
   directory = os.path.join(workdir, "originals", task_slug(task_name))
-  os.makedirs(directory, exist_ok=True)
+  try:
+    os.makedirs(directory, exist_ok=True)
+  except OSError as e:  # A path the checks could not foresee (/proc/x).
+    raise spec.InputError(f"workdir {workdir}: cannot create {directory}: "
+                          f"{e.strerror}") from e
   descriptor = os.open(directory, os.O_RDONLY)
   try:
     fcntl.flock(descriptor, fcntl.LOCK_EX)

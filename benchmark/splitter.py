@@ -553,9 +553,21 @@ def load_scheme_file(path: str) -> Scheme:
     with open(path, encoding="utf-8") as f:
       text = f.read()
     data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-  except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as e:
-    first_line = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    raise InputError(f"{path}: malformed scheme file: {first_line}") from e
+  except json.JSONDecodeError as e:
+    raise InputError(f"{path}:{e.lineno}:{e.colno}: malformed scheme file: "
+                     f"{e.msg}") from e
+  except yaml.YAMLError as e:
+    # PyYAML knows where: the problem's mark (1-based here, as editors).
+    mark = getattr(e, "problem_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+    problem = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
+    context = getattr(e, "context", None)
+    raise InputError(f"{path}{where}: malformed scheme file: "
+                     + (f"{context}: {problem}" if context else problem)
+                     ) from e
+  except UnicodeDecodeError as e:
+    raise InputError(f"{path}: malformed scheme file: not UTF-8 text "
+                     f"({e.reason} at byte {e.start})") from e
   return parse_scheme(data, source=path)
 
 

@@ -19,6 +19,21 @@ from tasks.spec import InputError
 PROJECT_VERSION = "0.1.0"
 
 
+def check_workdir(path: str) -> None:
+  """Raises `InputError` unless `path` is a folder this process can write
+  in, or can be made one: its nearest existing ancestor is a writable
+  folder (a regular file, or a path under one, is refused before anything
+  is written)."""
+  probe = os.path.abspath(path)
+  while not os.path.exists(probe):
+    probe = os.path.dirname(probe)
+  if not os.path.isdir(probe):
+    raise InputError(f"workdir {path} cannot be a folder: {probe} is a "
+                     "file")
+  if not os.access(probe, os.W_OK | os.X_OK):
+    raise InputError(f"workdir {path}: {probe} is not writable")
+
+
 def write_bytes_atomic(path: str, data: bytes) -> None:
   """Writes a file so that readers see the old one or the new one, never a
   part: a unique temporary file in the same directory, fsync, then rename.

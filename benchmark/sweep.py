@@ -430,6 +430,7 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   task = registry.get_task(settings.task, data_dir=settings.data_dir,
                            implementation=dict(settings.implementation))
   num_seeds = settings.seeds or task.default_seeds
+  storage.check_workdir(settings.workdir)
   check_published_sweep(settings, num_seeds)
   completion.check_trajectory_access(task, settings.trajectory_episodes)
   if settings.trajectory_episodes and task.streamed:

@@ -71,6 +71,7 @@ def main(argv):
   if FLAGS.first_seed < 0:
     raise cli.InputError(
         f"seeds start at 0, got first seed {FLAGS.first_seed}")
+  storage.check_workdir(FLAGS.workdir)
   task = registry.get_task(FLAGS.task, data_dir=FLAGS.data_dir,
                            implementation=cli.implementation())
   try:

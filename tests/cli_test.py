@@ -158,6 +158,14 @@ REFUSED = {
         (["--splits={misspelt}"], "nearest: params/head/"),
         (["--splits={empty}"], "selects nothing"),
         (["--splits={malformed}"], "malformed scheme file"),
+        # Unusable workdirs (the last --workdir wins).
+        (["--workdir={misspelt}"], "cannot be a folder"),
+        (["--workdir={misspelt}/under"], "cannot be a folder"),
+        (["--workdir=/proc/mcbench-workdir"], "cannot create"),
+    ],
+    "benchmark.train": [
+        (["--workdir={misspelt}"], "cannot be a folder"),
+        (["--seeds=0"], "need at least one original"),
     ],
     "benchmark.splits": [
         (["--scheme={misspelt}"], "nearest: params/head/"),
@@ -212,6 +220,19 @@ def test_bad_scheme_file_through_the_command(tmp_path):
   result = run_cli("benchmark.run", f"--workdir={workdir}",
                    f"--splits={scheme}")
   assert_one_line_error(result, "nearest: params/head/")
+  assert not workdir.exists()
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--seeds=abc", "flag --seeds=abc: invalid literal for int()"),
+    ("--vmap_size=-1", "flag --vmap_size=-1: -1 is not a non-negative"),
+    ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),
+])
+def test_flags_that_do_not_parse_are_one_line(tmp_path, flag, message):
+  workdir = tmp_path / "wd"
+  result = run_cli("benchmark.run", flag, f"--workdir={workdir}")
+  assert_one_line_error(result, message)
+  assert "FATAL" not in result.stderr and "Traceback" not in result.stderr
   assert not workdir.exists()
 
 

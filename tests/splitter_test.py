@@ -198,3 +198,17 @@ def test_duplicate_masks_are_dropped(cnn_variables):
   names = [s.name for s, _ in schemes]
   assert "block.conv1" not in names and "first.1" not in names
   assert "first.2" in names
+
+
+@pytest.mark.parametrize("name, text, where", [
+    ("bad.yaml", 'name: x\nwithhold:\n  - "a"\n bad: [\n', ":4:2: "),
+    ("bad.json", '{"name": "x",\n "withhold": [}\n', ":2:15: "),
+])
+def test_a_malformed_scheme_file_says_where(tmp_path, name, text, where):
+  path = tmp_path / name
+  path.write_text(text)
+  with pytest.raises(InputError) as error:
+    splitter.load_scheme_file(str(path))
+  message = str(error.value)
+  assert message.startswith(f"{path}{where}malformed scheme file: ")
+  assert "\n" not in message
