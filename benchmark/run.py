@@ -79,6 +79,10 @@ flags.DEFINE_bool("private", False,
                   "A private experiment: records are marked unpublishable "
                   "(allowed from uncommitted code and outside the "
                   "protocol's published settings; refused in results/).")
+flags.DEFINE_bool("recompute", False,
+                  "Compute again, and replace, records found corrupt or "
+                  "edited; without it such a record stops the sweep with "
+                  "one line naming it.")
 FLAGS = flags.FLAGS
 
 
@@ -107,7 +111,7 @@ def main(argv):
       matmul_precision=FLAGS.matmul_precision,
       memory_limit_gib=FLAGS.memory_limit_gib,
       implementation=tuple(cli.implementation().items()),
-      private=FLAGS.private)
+      private=FLAGS.private, recompute=FLAGS.recompute)
   result = sweep.run_sweep(settings, flags=cli.flag_values())
   if not result["markdown"]:
     return  # Not the writing process of a multi-process job.

@@ -84,6 +84,9 @@ class SweepSettings:
   # A private experiment: its records are marked unpublishable, whatever
   # the tree; refused in the published `results/`.
   private: bool = False
+  # Compute again, and replace, records found corrupt or edited (without
+  # it such a record stops the sweep).
+  recompute: bool = False
 
 
 # Repeated evaluations of each original that measure an RL task's
@@ -374,8 +377,12 @@ def _is_complete(path: str, context: SweepContext,
     return False
   try:
     old = records.read(path)
-  except spec.InputError:
-    return False  # Corrupt: computed again and replaced.
+  except spec.InputError as e:
+    if context.settings.recompute:
+      return False  # Replaced, as asked.
+    raise spec.InputError(
+        f"{e} (a record is never replaced silently: rerun with --recompute "
+        "to compute it again and replace it)") from e
   settings = context.settings
   return (len(old["seeds"]) == context.seeds
           and old["alphas"] == list(context.alphas)

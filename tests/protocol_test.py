@@ -1,6 +1,7 @@
 """Measurement protocol v2 on real digits data: batch-norm statistics, the
 fine-tuning grid, keys from masks, and the rules of published sweeps."""
 
+import dataclasses
 import os
 
 import flax.linen as nn
@@ -315,3 +316,28 @@ def test_the_command_refuses_a_published_sweep_in_one_line():
   assert line.startswith("mcbench: error: ")
   assert ("at least 5 seeds" in line or "committed code only" in line), line
   assert sorted(os.listdir(folder)) == before
+
+
+def test_an_edited_record_stops_the_rerun_unless_recomputed(digits_workdir,
+                                                             tmp_path):
+  """A record is never replaced silently: a rerun that finds one edited
+  stops with one line naming it; `recompute` replaces it."""
+  os.symlink(os.path.join(digits_workdir, "originals"),
+             tmp_path / "originals")
+  settings = sweep.SweepSettings(
+      task="digits/mlp", splits=("layer.head",), procedures=("T2",), seeds=2,
+      alphas=(0.5,), bootstrap_reps=100, workdir=str(tmp_path))
+  (path,) = sweep.run_sweep(settings, log=lambda _: None)["records"]
+  record = storage.read_json(path)
+  record["seeds"][0]["performance"][0] = 0.5
+  storage.write_json_atomic(path, record)
+  edited = open(path).read()
+  with pytest.raises(spec.InputError) as error:
+    sweep.run_sweep(settings, log=lambda _: None)
+  assert "corrupt or was edited" in str(error.value)
+  assert "--recompute" in str(error.value) and "\n" not in str(error.value)
+  assert open(path).read() == edited
+  again = sweep.run_sweep(dataclasses.replace(settings, recompute=True),
+                          log=lambda _: None)
+  assert again["records"] == [path]
+  records.read(path)  # Valid again.
