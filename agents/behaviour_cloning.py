@@ -1,6 +1,6 @@
 """Behaviour cloning on an agent's episodes: the trajectory-access adversary.
 
-docs/PROTOCOL.md's finding 1 says completion is harder in RL because the adversary
+PROTOCOL.md's finding 1 says completion is harder in RL because the adversary
 lacks the trained agent's trajectories. The adversary variant that has them
 receives `num_episodes` episodes played by the original agent and warm-starts
 what it may train by behaviour cloning (maximum likelihood of the

@@ -1,6 +1,6 @@
 """Supervised learning as pure functions: one optimiser update per `step`.
 
-The same step trains originals and completion runs (docs/PROTOCOL.md calibration:
+The same step trains originals and completion runs (PROTOCOL.md calibration:
 T2 with every parameter withheld *is* training from scratch). The data order is
 a keyed permutation per epoch (`batch_indices`), drawn for every epoch when a
 run starts and carried in its state, so a whole run is one `lax` loop with no

@@ -1,6 +1,6 @@
 """Type and location vs count: what explains a split's security, from records.
 
-The paper's second finding (docs/PROTOCOL.md) is that completion hardness depends
+The paper's second finding (PROTOCOL.md) is that completion hardness depends
 less on how many parameters are withheld than on their type and location.
 This module tests it on one task's records, at one recovery level alpha:
 

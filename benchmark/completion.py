@@ -201,7 +201,7 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
     variables = starting_variables(task, init_key, original, withheld,
                                    procedure)
     # The curve's first point is the starting model before any warm start
-    # (docs/PROTOCOL.md): a split that removes nothing the policy needs costs 0
+    # (PROTOCOL.md): a split that removes nothing the policy needs costs 0
     # with or without trajectories.
     first = task.evaluate(variables, data, eval_key)
     if trajectory_episodes:
@@ -284,7 +284,7 @@ def make_completion(task: spec.Task,
   Args:
     task: the task; its recipe gives the optimiser and schedule.
     eval_updates: evaluation points (default: the recipe's full schedule).
-    trajectory_episodes: the trajectory-access adversary (docs/PROTOCOL.md): it
+    trajectory_episodes: the trajectory-access adversary (PROTOCOL.md): it
       receives this many episodes of the original agent and warm-starts
       what it trains on them (`task.warm_start`) before retraining. 0: no
       access.

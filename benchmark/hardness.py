@@ -1,6 +1,6 @@
 """MC-hardness from evaluation curves: pure functions over numbers.
 
-Definitions (docs/PROTOCOL.md, "MC-hardness"):
+Definitions (PROTOCOL.md, "MC-hardness"):
 
 * normalised performance `p = (P - P0) / (P* - P0)`;
 * `t(alpha)`: cost at the first evaluation with `p >= alpha`; 0 if the run

@@ -3,7 +3,7 @@
 A procedure is a small record of *values* (`ProcedureSettings`): which
 parameters train and which schedule is used. Because they are values, not
 Python branches, one compiled completion program serves every procedure and
-every split of an architecture (docs/PROTOCOL.md: a mask is data, not structure).
+every split of an architecture (PROTOCOL.md: a mask is data, not structure).
 
 | id | what trains               | schedule                              |
 | -- | ------------------------- | ------------------------------------- |
@@ -12,7 +12,7 @@ every split of an architecture (docs/PROTOCOL.md: a mask is data, not structure)
 | T3 | only withheld parameters  | fine-tuning: the best of a small grid |
 | T4 | all parameters            | fine-tuning: the best of a small grid |
 
-The fine-tuning grid (`schedule_grid`, docs/PROTOCOL.md "The fine-tuning grid"): peak
+The fine-tuning grid (`schedule_grid`, PROTOCOL.md "The fine-tuning grid"): peak
 rate in {the task's fine-tuning rate, the recipe's peak} x {constant, linear
 decay to zero over half the budget}. Each completion seed runs every
 schedule of the grid from the same starting point and data order, and
@@ -101,7 +101,7 @@ def finetune_learning_rate(recipe: spec.Recipe,
   Raises:
     spec.InputError: a fraction outside (0, 1]: above the recipe's peak the
       grid would measure how slow the recipe is, not what the kept
-      parameters are worth (docs/PROTOCOL.md).
+      parameters are worth (PROTOCOL.md).
   """
   if fraction is not None and not 0.0 < fraction <= 1.0:
     raise spec.InputError(
@@ -155,7 +155,7 @@ def schedule_grid(name: str, recipe: spec.Recipe, budget_updates: int, *,
 
   T1/T2: the recipe's schedule alone. T3/T4: peak in {the fine-tuning rate,
   the recipe's peak} x {constant, linear decay to zero over `DECAY_SHARE`
-  of the budget} (docs/PROTOCOL.md, "The fine-tuning grid"); a fine-tuning rate equal
+  of the budget} (PROTOCOL.md, "The fine-tuning grid"); a fine-tuning rate equal
   to the recipe's peak leaves two. Linear decay to zero is the budget-aware
   default of the budgeted-training literature (Li, Yumer, Ramanan, ICLR
   2020); the constant schedules keep what a decay would spend on annealing.

@@ -1,6 +1,6 @@
 """Measurement protocol v2: the rules a published number obeys, as code.
 
-Pure functions over numbers and settings (docs/PROTOCOL.md says why each
+Pure functions over numbers and settings (PROTOCOL.md says why each
 rule exists):
 
 * `check_published_settings`: what a published sweep may not do (fewer than
@@ -76,7 +76,7 @@ def check_published_settings(*, seeds: int, budget_fraction: float,
 
 def convergence(costs: Sequence[float], curves: Sequence[Sequence[float]],
                 p0: float, standard_error: float = 0.0) -> dict[str, Any]:
-  """Whether originals have converged and agree (docs/PROTOCOL.md).
+  """Whether originals have converged and agree (PROTOCOL.md).
 
   Args:
     costs: the evaluation costs of the recipe's schedule.

@@ -83,7 +83,8 @@ class Leaf:
 
 @dataclasses.dataclass(frozen=True)
 class Scheme:
-  """A named rule selecting withheld leaves (README, "Contributing a split scheme").
+  """A named rule selecting withheld leaves (README, "Contributing a split
+  scheme").
 
   Attributes:
     name: `[a-z0-9._-]{1,64}`.
@@ -480,7 +481,7 @@ def role_schemes(variables: Any,
 def mask_hash(mask: Any) -> str:
   """SHA-256 of a mask's content: each leaf's path, shape and bits, in path
   order. Two schemes with the same mask have the same hash whatever their
-  names, so runs keyed by it give the same numbers (docs/PROTOCOL.md)."""
+  names, so runs keyed by it give the same numbers (PROTOCOL.md)."""
   digest = hashlib.sha256()
   flat = sorted((path_of(kp), np.asarray(m, bool)) for kp, m in
                 jax.tree_util.tree_flatten_with_path(mask)[0])

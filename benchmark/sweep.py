@@ -39,7 +39,7 @@ MATMUL_PRECISIONS = ("default", "tensorfloat32", "float32", "bfloat16")
 
 @dataclasses.dataclass(frozen=True)
 class SweepSettings:
-  """Every knob of a sweep (docs/PROTOCOL.md); the CLI's flags map onto these."""
+  """Every knob of a sweep (PROTOCOL.md); the CLI's flags map onto these."""
 
   task: str = "digits/mlp"
   splits: tuple[str, ...] = splitter.FAMILIES

@@ -1,4 +1,4 @@
-"""Checks that a task's recipe is tuned (protocol v2, docs/PROTOCOL.md "Recipes must
+"""Checks that a task's recipe is tuned (protocol v2, PROTOCOL.md "Recipes must
 be tuned"): hardness is relative to the recipe's cost from scratch, so a
 recipe that another learning rate beats by far would make every split look
 easy.

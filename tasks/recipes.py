@@ -66,7 +66,7 @@ def eval_schedule(num_updates: int, num_geometric: int = 12,
   evenly spaced to the end.
 
   Dense near the start so that `t(alpha)` is resolved where completion is
-  fast (docs/PROTOCOL.md), linear afterwards so the scratch curve is resolved too.
+  fast (PROTOCOL.md), linear afterwards so the scratch curve is resolved too.
 
   Example: `eval_schedule(500)` starts `(0, 1, 2, 3, 4, 6, 8, ...)` and ends
   `(..., 475, 500)`.

@@ -1,6 +1,6 @@
 """The contract between a task and the benchmark.
 
-A task is a learning problem with one fixed recipe (docs/PROTOCOL.md, "Words"). The
+A task is a learning problem with one fixed recipe (PROTOCOL.md, "Words"). The
 benchmark (`benchmark/`) only ever sees a `Task`: it never imports a task
 module by name and never branches on a task's family. Everything a completion
 run needs is here:
@@ -97,7 +97,7 @@ class Recipe:
       schedule). Weight decay and clipping belong here.
     schedule: the recipe's learning-rate schedule, `step -> rate`.
     peak_learning_rate: the schedule's peak; fine-tuning (T3/T4) defaults to
-      a fraction of it (docs/PROTOCOL.md: not the final value of a cosine).
+      a fraction of it (PROTOCOL.md: not the final value of a cosine).
     batch_size: examples per update.
     num_updates: the full budget, i.e. the cost of training from scratch.
     eval_updates: increasing update counts at which performance is measured,
