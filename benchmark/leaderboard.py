@@ -386,23 +386,31 @@ def build_all(workdir: str) -> tuple[list[str], list[str]]:
   """Rebuilds every output of a results folder from its records alone.
 
   Writes `LEADERBOARD.md`, `site/index.html`, and under `leaderboard/` each
-  task's tables at every alpha and its figures. Records that are invalid,
-  edited, or measured against originals other than the published ones are
-  left out and reported; so are records of protocol v1, with one notice per
-  folder, which the outputs list too. Deterministic: the same records give
-  the same bytes.
+  task's tables at every alpha and its figures, all or nothing: a record
+  that is invalid, edited, or measured against originals other than the
+  published ones stops the build before anything is written, so that the
+  committed outputs never silently lose a row. Records of protocol v1 are
+  left out with one notice per folder, which the outputs list too.
+  Deterministic: the same records give the same bytes.
 
   Returns:
-    The paths written, and one line per record left out (one per folder
-    for records of protocol v1).
+    The paths written, and the notices of records of protocol v1 left out
+    (one per folder).
 
   Raises:
-    InputError: no valid record of protocol v2 at all; or, in the published
-      results folder, records that cannot be published
-      (`check_publishable`), before anything is written.
+    InputError: an invalid record (naming how many and the first), no
+      valid record of protocol v2 at all, or, in the published results
+      folder, records that cannot be published (`check_publishable`);
+      before anything is written.
   """
   from benchmark import site  # pylint: disable=g-import-not-at-top
   records, bad = read_published(workdir)
+  invalid = [line for line in bad if not board_lib.is_notice(line)]
+  if invalid:
+    raise InputError(
+        f"{len(invalid)} record(s) cannot be trusted, nothing written "
+        f"(first: {invalid[0]}); repair or remove them, or rerun their "
+        "sweep with --recompute")
   if not records:
     raise InputError(f"no valid record of protocol v2 under {workdir}/records" +
                      (f"; {bad[0]}" if bad else ""))

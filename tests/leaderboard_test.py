@@ -241,7 +241,7 @@ def test_v1_records_are_left_out_with_one_notice_per_folder(
     board.build(good + [as_v1(good[0])])
 
 
-def test_bad_records_are_named_the_rest_is_built_and_the_command_fails(
+def test_bad_records_stop_the_build_and_nothing_is_written(
     results_dir, good, tmp_path):
   target = str(tmp_path / "copy")
   shutil.copytree(results_dir, target)
@@ -256,24 +256,26 @@ def test_bad_records_are_named_the_rest_is_built_and_the_command_fails(
   open(paths[2], "w").write("{ not json")
   records.write(os.path.join(target, "records", SLUG), as_v1(good[3]))
 
+  before = {path: open(path, "rb").read() for path in glob.glob(
+      os.path.join(target, "**"), recursive=True) if os.path.isfile(path)}
   result = run_cli("benchmark.leaderboard", f"--workdir={target}")
-  assert result.returncode == 1, result.stderr[-2000:]
-  errors = [line for line in result.stderr.splitlines()
-            if line.startswith("mcbench: invalid record left out")]
-  assert len(errors) == 3
+  assert result.returncode == 2, result.stderr[-2000:]
+  (line,) = [l for l in result.stderr.splitlines()
+             if l.startswith("mcbench")]
+  assert line.startswith("mcbench: error: 3 record(s) cannot be trusted, "
+                         "nothing written (first: ")
+  assert os.path.basename(paths[0]) in line  # The first, in path order.
+  after = {path: open(path, "rb").read() for path in glob.glob(
+      os.path.join(target, "**"), recursive=True) if os.path.isfile(path)}
+  assert after == before
+  # Each bad record is named by what reads the folder.
+  _, bad = leaderboard.read_published(target)
   assert any("corrupt or was edited" in e and os.path.basename(paths[0]) in e
-             for e in errors)
-  assert any("not the published" in e and "000000000000" in e
-             for e in errors)
+             for e in bad)
+  assert any("not the published" in e and "000000000000" in e for e in bad)
   assert any("cannot read" in e and os.path.basename(paths[2]) in e
-             for e in errors)
-  assert [line for line in result.stderr.splitlines()
-          if line.startswith("mcbench: left out: ")] == [
-              f"mcbench: left out: {os.path.join(target, 'records', SLUG)}: "
-              "1 record(s) of protocol v1 left out, never mixed with "
-              "protocol v2"]
-  text = open(os.path.join(target, "LEADERBOARD.md")).read()
-  assert text.count(TASK) >= 1 and "| 1 |" in text
+             for e in bad)
+  assert sum(board.is_notice(e) for e in bad) == 1  # The v1 record's folder.
 
 
 @pytest.mark.parametrize("provenance", [
