@@ -183,8 +183,27 @@ def git_commit() -> str:
   return head + ("-dirty" if dirty_code_files() else "")
 
 
+def portable_flags(flags: dict[str, Any]) -> dict[str, Any]:
+  """`flags` with no absolute path of the machine that ran them: a path
+  inside the repository becomes relative to it, any other absolute path
+  (a home directory's cache, a scratch folder) says only that it was one."""
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+  def portable(value):
+    if not (isinstance(value, str) and os.path.isabs(value)):
+      return value
+    relative = os.path.relpath(value, root)
+    return ("<absolute path outside the repository>"
+            if relative.startswith("..") else relative)
+
+  return {name: portable(value) for name, value in flags.items()}
+
+
 def provenance(**extra: Any) -> dict[str, Any]:
-  """Versions, device and numerics settings a result depends on."""
+  """Versions, device and numerics settings a result depends on; its
+  `flags` (where given) without absolute paths (`portable_flags`)."""
+  if isinstance(extra.get("flags"), dict):
+    extra["flags"] = portable_flags(extra["flags"])
   import flax  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
   devices = jax.devices()

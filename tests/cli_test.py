@@ -91,6 +91,12 @@ def test_train_list_scheme_and_run(tmp_path):
   manifest = json.load(open(manifests[0]))
   assert manifest["p_star"] > 0.9 and len(manifest["content_sha256"]) == 64
   assert manifest["provenance"]["platform"] == "cpu"
+  # No absolute path of this machine (a workdir under /tmp, the compilation
+  # cache under a home directory): provenance names them by role.
+  flags_ = manifest["provenance"]["flags"]
+  assert flags_["workdir"] == flags_["compilation_cache_dir"] == (
+      "<absolute path outside the repository>")
+  assert str(tmp_path) not in json.dumps(manifest["provenance"])
 
   # --list and --scheme in one call: it prints both.
   scheme = tmp_path / "head.yaml"
