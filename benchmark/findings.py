@@ -819,14 +819,19 @@ def _tasks_table(sweeps: Sequence[Sweep]) -> list[str]:
   return out
 
 
+def _not_computed(reason: str, notes: Sequence[str]) -> list[str]:
+  """The lines of a finding that could not be computed: why, then its
+  notes as a list."""
+  return ([f"Not computed: {reason}", ""] + [f"- {n}" for n in notes]
+          + ([""] if notes else []))
+
+
 def _finding1_markdown(result: dict[str, Any]) -> list[str]:
   """Finding 1's section of FINDINGS.md."""
   out = ["## Finding 1: is completion harder in RL than in supervised "
          "learning?", ""]
   if "reason" in result:
-    return out + [f"Not computed: {result['reason']}", ""] + [
-        f"- {n}" for n in result.get("notes", [])] + (
-            [""] if result.get("notes") else [])
+    return out + _not_computed(result["reason"], result.get("notes", []))
   alpha, difference = result["alpha"], result["difference"]
   resamples = f"{result['reps']} resamples"
   n_kind = {k: len({c.task for c in result["cells"] if c.kind == k})
@@ -916,9 +921,7 @@ def _finding2_markdown(result: dict[str, Any]) -> list[str]:
   out = ["## Finding 2: what explains a split's security: how much is "
          "withheld, or its type and location?", ""]
   if "reason" in result:
-    return out + [f"Not computed: {result['reason']}", ""] + [
-        f"- {n}" for n in result["left_out"]] + (
-            [""] if result["left_out"] else [])
+    return out + _not_computed(result["reason"], result["left_out"])
   pooled, reps = result["pooled"], result["reps"]
   if "contrast" in pooled:
     shapley = pooled["shapley"]
