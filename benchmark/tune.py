@@ -4,14 +4,15 @@ recipe that another learning rate beats by far would make every split look
 easy.
 
     python -m benchmark.tune --task=digits/mlp --workdir=results \\
-      [--seeds=3] [--factors=0.25,0.5,2,4]
+      [--num_originals=3] [--seeds=N] [--factors=0.25,0.5,2,4]
 
-Trains `--seeds` runs from scratch with the recipe's learning-rate schedule
-scaled by each factor (the peak rate times the factor, the schedule's shape
-kept), and compares, at the task's headline alpha, the median over seeds of
-their first reach `t(alpha)` (normalised by the median `P*` of the task's
-originals) with the recipe's own `t0(alpha)` (the median over the
-originals). The recipe passes when no factor's median is below
+Trains `--seeds` runs from scratch (default: as many as originals) with the
+recipe's learning-rate schedule scaled by each factor (the peak rate times
+the factor, the schedule's shape kept), and compares, at the task's headline
+alpha, the median over seeds of their first reach `t(alpha)` (normalised by
+the median `P*` of the task's originals) with the recipe's own `t0(alpha)`
+(the median over the `--num_originals` originals: as many as the task's
+sweeps publish). The recipe passes when no factor's median is below
 `SHARE_OF_T0` of `t0`; a factor whose median seed never reaches alpha
 passes. The task's originals are trained or reused in WORKDIR as by
 `benchmark.train`.
@@ -19,8 +20,8 @@ passes. The task's originals are trained or reused in WORKDIR as by
 Writes WORKDIR/tuning/<task>.json (deterministic content, provenance under
 its own key) and prints a table with the verdict. A recipe that fails is a
 finding, not an error: the command exits 0 either way. Bad input (unknown
-task, a factor <= 0, fewer than one seed) is one `mcbench: error:` line,
-exit status 2, and nothing written.
+task, a factor <= 0, fewer than one seed or original) is one
+`mcbench: error:` line, exit status 2, and nothing written.
 """
 
 from __future__ import annotations
@@ -42,8 +43,11 @@ from tasks import registry, spec
 
 SCHEMA = "mcbench.tuning/1"
 DEFAULT_FACTORS = (0.25, 0.5, 2.0, 4.0)
-DEFAULT_SEEDS = 3
-NUM_ORIGINALS = 3
+# As many seeds per factor as originals: both sides of the comparison are
+# medians of equally many runs, so a task whose first reach is noisy
+# (CartPole's t(0.9) spans 6,144 to 117,248 frames) publishes more originals
+# and is judged with as many seeds.
+DEFAULT_NUM_ORIGINALS = 3
 # The alphas a sweep ranks at; the headline is the highest one the task's
 # evaluation noise allows (`sweep.protocol_fields`), as in its records.
 ALPHAS = (0.5, 0.9, 0.99)
@@ -156,7 +160,8 @@ def tuning_path(workdir: str, task_name: str) -> str:
 
 def check_recipe(task_name: str, workdir: str,
                  factors: Sequence[float] = DEFAULT_FACTORS,
-                 seeds: int = DEFAULT_SEEDS, *,
+                 seeds: int | None = None, *,
+                 num_originals: int = DEFAULT_NUM_ORIGINALS,
                  data_dir: str | None = None,
                  implementation: dict | None = None,
                  vmap_size: int | None = None,
@@ -164,6 +169,11 @@ def check_recipe(task_name: str, workdir: str,
                  log: Callable[[str], None] = print
                  ) -> tuple[dict[str, Any], str]:
   """Runs the tuning check of a task's recipe and writes its result.
+
+  Args:
+    seeds: from-scratch runs per factor; default: `num_originals`.
+    num_originals: the task's originals that give `t0` (seeds
+      0..num_originals-1, trained or reused in `workdir`).
 
   Returns:
     `(result, path)`: the result as written to `path`
@@ -174,13 +184,16 @@ def check_recipe(task_name: str, workdir: str,
       originals whose evaluation noise leaves no alpha to rank at.
   """
   factors = parse_factors([str(f) for f in factors])
+  if num_originals < 1:
+    raise spec.InputError(f"need at least one original, got {num_originals}")
+  seeds = num_originals if seeds is None else seeds
   check_seeds(seeds)
   task = registry.get_task(task_name, data_dir=data_dir,
                            implementation=implementation)
   completion.over_runs(completion.resolve_vmap_size(task, vmap_size))
   started = time.time()
   originals = originals_lib.ensure_originals(
-      task, workdir, NUM_ORIGINALS, log, flags, vmap_size)
+      task, workdir, num_originals, log, flags, vmap_size)
   protocol_info = sweep.protocol_fields(task, originals, ALPHAS)
   alpha = protocol_info["headline_alpha"]
   if alpha is None:
@@ -284,9 +297,11 @@ def main(argv):
   values = absl_flags.FLAGS
   # Checked again by `check_recipe`; here before the task is built.
   factors = parse_factors(values.factors)
-  check_seeds(values.seeds)
+  if values.seeds is not None:
+    check_seeds(values.seeds)
   result, path = check_recipe(
       values.task, values.workdir, factors, values.seeds,
+      num_originals=values.num_originals,
       data_dir=values.data_dir, implementation=cli.implementation(),
       vmap_size=cli.vmap_size(), flags=cli.flag_values())
   for line in table(result):
@@ -300,8 +315,13 @@ if __name__ == "__main__":
   cli.define_task_flags()
   cli.define_vmap_flag()
   absl_flags.FLAGS.set_default("workdir", "results")
-  absl_flags.DEFINE_integer("seeds", DEFAULT_SEEDS,
-                            "From-scratch runs per learning-rate factor.")
+  absl_flags.DEFINE_integer(
+      "seeds", None, "From-scratch runs per learning-rate factor (default: "
+      "as many as --num_originals).")
+  absl_flags.DEFINE_integer(
+      "num_originals", DEFAULT_NUM_ORIGINALS,
+      "Originals (seeds 0..N-1) whose median first reach is t0: as many as "
+      "the task's published sweeps use.")
   absl_flags.DEFINE_list(
       "factors", [f"{f:g}" for f in DEFAULT_FACTORS],
       "Factors of the recipe's peak learning rate to train from scratch at.")

@@ -129,6 +129,24 @@ def test_check_is_deterministic_and_keyed_by_factor_and_seed(checked,
     assert result[key] == written[key]
 
 
+def test_seeds_default_to_the_originals_judged(checked, tmp_path):
+  # Two originals: t0 is their median, and each factor gets two seeds (the
+  # same keys as the command's first two), so both sides are medians of
+  # equally many runs.
+  workdir, _ = checked
+  written = json.load(open(tune.tuning_path(workdir, TINY)))
+  shutil.copytree(os.path.join(workdir, "originals"),
+                  tmp_path / "originals")
+  result, _ = tune.check_recipe(TINY, str(tmp_path), [4], num_originals=2,
+                                log=lambda _: None)
+  assert result["seeds"] == 2
+  assert result["originals"] == written["originals"][:2]
+  assert result["t0"] == np.median([o["t"] for o in written["originals"][:2]])
+  [row] = result["factors"]
+  assert row["t"] == written["factors"][3]["t"][:2]
+  assert "(2 seed(s) each" in result["rule"]
+
+
 @pytest.mark.parametrize("factors, message", [
     ([], "no learning-rate factor"),
     (["0.5", "0"], "must be positive and finite, got 0"),
@@ -148,7 +166,7 @@ def test_factors_are_sorted_and_unique():
 def test_bad_input_writes_nothing(tmp_path):
   workdir = tmp_path / "wd"
   for bad in (dict(task_name="nosuch/task"), dict(seeds=0),
-              dict(factors=[2, 0])):
+              dict(factors=[2, 0]), dict(num_originals=0)):
     with pytest.raises(InputError) as error:
       tune.check_recipe(**{"task_name": TINY, "workdir": str(workdir), **bad})
     assert "\n" not in str(error.value)
