@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -133,6 +134,13 @@ def run(main: Callable[[list[str]], None]) -> None:
       main(argv)
     except InputError as e:
       print(f"mcbench: error: {e}", file=sys.stderr)
-      sys.exit(2)
+      sys.stdout.flush()
+      sys.stderr.flush()
+      # Not sys.exit: a library's background threads may still report what
+      # the error already said (orbax's readers of a truncated checkpoint
+      # print "Event loop is closed" tracebacks at shutdown), and the error
+      # must stay one line. Nothing is left to clean up: every writer is a
+      # context manager that the exception has already closed.
+      os._exit(2)
 
   app.run(guarded, flags_parser=parse_flags)

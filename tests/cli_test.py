@@ -1,6 +1,7 @@
 """The command-line entry points end to end on digits, and bad input."""
 
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -323,6 +324,55 @@ def test_unreadable_checkpoint(copied_workdir):
   with pytest.raises(InputError) as error:
     train_one(copied_workdir)
   assert_one_line_message(str(error.value), "seed-0")
+
+
+def tree_state(folder):
+  """Every file under `folder` with its size and content hash."""
+  return {str(path.relative_to(folder)): (path.stat().st_size,
+                                          hashlib.sha256(path.read_bytes())
+                                          .hexdigest())
+          for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_truncated_checkpoint_through_the_command(copied_workdir):
+  # orbax reads a checkpoint's arrays in background threads, which used to
+  # print "Event loop is closed" tracebacks after the one-line error.
+  checkpoint = copied_workdir / "originals/digits-mlp/seed-0/checkpoint"
+  largest = max((p for p in checkpoint.rglob("*") if p.is_file()),
+                key=lambda p: p.stat().st_size)
+  largest.write_bytes(largest.read_bytes()[:1000])
+  before = tree_state(copied_workdir)
+  result = run_cli("benchmark.train", "--task=digits/mlp",
+                   f"--workdir={copied_workdir}")
+  assert_one_line_error(result, "cannot restore checkpoint")
+  assert "Traceback" not in result.stderr, result.stderr[-2000:]
+  assert "Future exception" not in result.stderr, result.stderr[-2000:]
+  assert tree_state(copied_workdir) == before
+
+
+def test_nothing_is_printed_after_the_error_line(tmp_path):
+  # A library thread that reports late (as orbax's checkpoint readers do,
+  # intermittently) cannot add lines after the error: the process exits
+  # at once.
+  script = tmp_path / "late.py"
+  script.write_text(
+      "import sys, threading, time\n"
+      "from benchmark import cli\n"
+      "from tasks.spec import InputError\n"
+      "def late():\n"
+      "  time.sleep(0.5)\n"
+      "  print('late report', file=sys.stderr)\n"
+      "def main(argv):\n"
+      "  threading.Thread(target=late).start()\n"
+      "  raise InputError('the one line')\n"
+      "cli.run(main)\n")
+  result = subprocess.run([sys.executable, str(script)], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": ROOT},
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == (
+      "mcbench: error: the one line")
+  assert "late report" not in result.stderr
 
 
 def test_other_recipe_in_the_workdir_is_refused(copied_workdir):
