@@ -167,6 +167,26 @@ def measure_task(name: str, runs: int, updates: int,
   `trace_dir/<task>/<measurement>` (TensorBoard's or xprof's format)."""
   task = registry.get_task(name, data_dir=data_dir,
                            implementation=implementation)
+  return measure(task, runs, updates, data_dir, device_counts, measurements,
+                 repeats, trace_dir)
+
+
+# Why a task whose environments live on the host (an envpool pool) has no
+# vmapped measurement: its sweeps run their runs in turn.
+NOT_VMAPPABLE = ("not measured: its runs cannot be vmapped (environments on "
+                 "the host); its sweeps run them in turn")
+
+
+def measure(task, runs: int, updates: int, data_dir: str | None = None,
+            device_counts: tuple[int, ...] = (),
+            measurements: tuple[str, ...] = MEASUREMENTS,
+            repeats: int = 3, trace_dir: str | None = None) -> dict:
+  """`measure_task` of a built task (`data_dir`: for its big job)."""
+  name = task.name
+  # A single run is vmapped (a batch of one) where the task allows it, and
+  # mapped otherwise: an environment pool's callbacks cannot sit under a
+  # batched loop predicate.
+  one_vmap_size = None if task.shardable else 1
   rows = {}
 
   def row(label, seeds, programs, batch_size, calls=1, compiled_here=True):
@@ -194,35 +214,45 @@ def measure_task(name: str, runs: int, updates: int,
 
   batch = task.recipe.batch_size
   if "one_run" in measurements or "loop" in measurements:
-    one = _Programs(task, 1, None, updates)
+    one = _Programs(task, 1, one_vmap_size, updates)
   if "one_run" in measurements:
     row("one run", 1, one, batch)
   if "loop" in measurements:
     # The loop reuses the one-run programs: nothing compiled for it.
     row("loop", runs, one, batch, calls=runs, compiled_here=False)
   sweeps = {"vmap": ("sweep (vmap)", None), "in_turn": ("sweep (in turn)", 1)}
+  missing = {}
   for measurement, (label, vmap_size) in sweeps.items():
-    if measurement in measurements:
-      row(label, runs, _Programs(task, runs, vmap_size, updates), batch)
+    if measurement not in measurements:
+      continue
+    if vmap_size is None and not task.shardable:
+      missing[label] = NOT_VMAPPABLE
+      print(f"{name}: {label}: {NOT_VMAPPABLE}", flush=True)
+      continue
+    row(label, runs, _Programs(task, runs, vmap_size, updates), batch)
   scaled = [key for key in SCALED_BY if key in task.config]
-  big_job_missing = None
   if scaled and "big_job" in measurements:
     try:
       big = registry.get_task(
           big_job_name(name, scaled[0], runs * task.config[scaled[0]]),
           data_dir=data_dir)
     except InputError as e:  # E.g. a dataset smaller than the big batch.
-      big_job_missing = f"not measured: {e}"
-      print(f"{name}: big job: {big_job_missing}", flush=True)
+      missing["big job"] = f"not measured: {e}"
+      print(f"{name}: big job: {missing['big job']}", flush=True)
     else:
       row("big job", 1, _Programs(
-          big, 1, None, updates,
+          big, 1, one_vmap_size, updates,
           compiler_options=BIG_JOB_OPTIONS.get(jax.default_backend())),
           big.recipe.batch_size)
   measured_sweeps = [label for label, _ in sweeps.values() if label in rows]
   best = max(measured_sweeps, key=lambda k: rows[k]["examples_per_s"],
              default=None)
   scaling = {}
+  if device_counts and not task.shardable:
+    missing["sweep on several devices"] = (
+        "not measured: its runs cannot be spread over devices (environments "
+        "on the host)")
+    device_counts = ()
   for count in device_counts:
     label = f"sweep on {count} device(s)"
     row(label, runs, _Programs(task, runs,
@@ -237,8 +267,7 @@ def measure_task(name: str, runs: int, updates: int,
     if best and limit in rows:
       ratios[key] = round(rows[best]["examples_per_s"]
                           / rows[limit]["examples_per_s"], 3)
-  if big_job_missing:
-    ratios["big job"] = big_job_missing
+  ratios.update(missing)
   ratios.update(scaling)
   return {"task": name, "updates": updates, "batch_size": batch,
           "cost_unit": task.recipe.cost_unit, "rows": list(rows.values()),

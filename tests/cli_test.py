@@ -1,5 +1,6 @@
 """The command-line entry points end to end on digits, and bad input."""
 
+import dataclasses
 import glob
 import hashlib
 import json
@@ -504,6 +505,33 @@ def test_perf_says_why_a_big_job_is_missing_and_keeps_the_rest(tmp_path):
       "not measured: digits/mlp: training set of 1437 "
       "examples is smaller than one batch (1472); raise the train fraction")
   assert "big job: not measured" in result.stdout
+
+
+def test_perf_measures_a_task_on_host_environments_in_turn(monkeypatch):
+  # An envpool task's runs cannot be vmapped (a vmapped one crashed JAX
+  # with "Unordered IO effects not supported in while_loop with batched
+  # predicate"): its single run is mapped, its sweep measured in turn, and
+  # the vmapped and multi-device sweeps say why they are missing. Digits
+  # marked so stands in for the pool (Atari compiles for minutes here).
+  task = dataclasses.replace(registry.get_task("digits/mlp"), shardable=False)
+  compiled = []
+  programs = perf._Programs
+
+  def recording(task, seeds, vmap_size, *args, **kwargs):
+    compiled.append((seeds, vmap_size))
+    return programs(task, seeds, vmap_size, *args, **kwargs)
+
+  monkeypatch.setattr(perf, "_Programs", recording)
+  measured = perf.measure(task, runs=2, updates=400, device_counts=(1,),
+                          measurements=("one_run", "vmap", "in_turn"),
+                          repeats=1)
+  assert [row["measurement"] for row in measured["rows"]] == [
+      "one run", "sweep (in turn)"]
+  assert compiled == [(1, 1), (2, 1)]
+  ratios = measured["ratios"]
+  assert ratios["best sweep"] == "sweep (in turn)"
+  assert ratios["sweep (vmap)"] == perf.NOT_VMAPPABLE
+  assert ratios["sweep on several devices"].startswith("not measured: ")
 
 
 def test_throughput_script_measures_each_vmap_size(tmp_path):
