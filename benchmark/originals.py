@@ -367,6 +367,11 @@ def _training_lock(workdir: str, task_name: str):
     yield
     return
   directory = os.path.join(workdir, "originals", task_slug(task_name))
+  created = []  # The folders this call makes, deepest first.
+  probe = os.path.abspath(directory)
+  while not os.path.exists(probe):
+    created.append(probe)
+    probe = os.path.dirname(probe)
   try:
     os.makedirs(directory, exist_ok=True)
   except OSError as e:  # A path the checks could not foresee (/proc/x).
@@ -376,8 +381,21 @@ def _training_lock(workdir: str, task_name: str):
   try:
     fcntl.flock(descriptor, fcntl.LOCK_EX)
     yield
+  except BaseException:
+    # A failed training (a diverged original, bad input) leaves nothing,
+    # not even the empty folders made for it; a folder another process
+    # has filled meanwhile stays.
+    os.close(descriptor)
+    descriptor = None
+    for folder in created:
+      try:
+        os.rmdir(folder)
+      except OSError:
+        break
+    raise
   finally:
-    os.close(descriptor)  # Releases the lock.
+    if descriptor is not None:
+      os.close(descriptor)  # Releases the lock.
 
 
 def ensure_originals(task: spec.Task, workdir: str, num: int,

@@ -13,4 +13,4 @@ for impl in "" "--implementation=conv_kernel_grad=pallas"; do
     --runs=20 --updates=40 --repeats=2 --measurements=in_turn,vmap \
     --compilation_cache_dir= 2>&1 | tail -12
 done > $OUT/fastnet_perf.log 2>&1
-bash tools/device_sweep.sh $1 ${LIMIT:-150} cifar10/fastnet $D --vmap_size=1
+bash tools/device_sweep.sh $1 ${LIMIT:-200} cifar10/fastnet $D --vmap_size=1
