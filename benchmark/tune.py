@@ -5,6 +5,7 @@ easy.
 
     python -m benchmark.tune --task=digits/mlp --workdir=results \\
       [--num_originals=3] [--seeds=N] [--factors=0.25,0.5,2,4]
+    python -m benchmark.tune --pool='results/tuning/cartpole-ppo-candidates/*'
 
 Trains `--seeds` runs from scratch (default: as many as originals) with the
 recipe's learning-rate schedule scaled by each factor (the peak rate times
@@ -17,6 +18,11 @@ sweeps publish). The recipe passes when no factor's median is below
 passes. The task's originals are trained or reused in WORKDIR as by
 `benchmark.train`.
 
+`--pool` reads several such results (of one task's candidate recipes, say)
+and pools every run by its absolute peak rate (`pool_by_rate`): the median
+first reach per rate with a bootstrap interval, and which rate beats which
+by the same share. It trains and writes nothing.
+
 Writes WORKDIR/tuning/<task>.json (deterministic content, provenance under
 its own key) and prints a table with the verdict. A recipe that fails is a
 finding, not an error: the command exits 0 either way. Bad input (unknown
@@ -27,6 +33,7 @@ task, a factor <= 0, fewer than one seed or original) is one
 from __future__ import annotations
 
 import dataclasses
+import glob
 import math
 import os
 import time
@@ -290,11 +297,112 @@ def table(result: dict[str, Any]) -> list[str]:
   return lines
 
 
+def pool_paths(items: Sequence[str]) -> list[str]:
+  """`--pool`'s items as files: each a path or a glob pattern (quoted on
+  the command line), in sorted order.
+
+  Raises:
+    spec.InputError: an item that names no file.
+  """
+  paths = []
+  for item in items:
+    matches = sorted(glob.glob(item))
+    if not matches:
+      raise spec.InputError(f"--pool: no file matches {item}")
+    paths.extend(matches)
+  return paths
+
+
+def pool_by_rate(results: Sequence[dict[str, Any]], reps: int = 4000
+                 ) -> list[dict[str, Any]]:
+  """Every run of several tuning results (originals and factors alike)
+  pooled by its absolute peak learning rate: where single checks of a few
+  seeds cannot tell rates apart (CartPole's first reach spans 20x), all the
+  runs made at one rate by checks of different recipes can.
+
+  Returns:
+    Rows sorted by rate: `{"peak_learning_rate", "runs", "median",
+    "interval" (95% bootstrap of the median, `reps` resamples, seed 0),
+    "beaten_by"}`: the rate whose interval's upper end is lowest among
+    those below `SHARE_OF_T0` of this rate's median (beaten beyond the
+    noise of the pooled runs), None if none is. Censored runs count as
+    later than every reached one; a median that never reached is None.
+
+  Raises:
+    spec.InputError: results of other alphas, budgets or cost units.
+  """
+  if not results:
+    raise spec.InputError("no tuning result to pool")
+  first = results[0]
+  runs: dict[float, list[float]] = {}
+  for result in results:
+    for key in ("alpha", "budget", "cost_unit"):
+      if result[key] != first[key]:
+        raise spec.InputError(
+            f"cannot pool tuning results of different {key}s: "
+            f"{first[key]} ({first['task']}) and {result[key]} "
+            f"({result['task']})")
+    rate = float(f"{result['peak_learning_rate']:.6g}")
+    runs.setdefault(rate, []).extend(o["t"] for o in result["originals"])
+    for row in result["factors"]:
+      runs.setdefault(float(f"{row['peak_learning_rate']:.6g}"),
+                      []).extend(row["t"])
+  rng = np.random.default_rng(0)
+  rows = []
+  for rate in sorted(runs):
+    t = np.asarray([math.inf if v is None else v for v in runs[rate]])
+    medians = np.median(rng.choice(t, (reps, len(t))), axis=1)
+    # No interpolation: a bound may be a censored (infinite) median.
+    low, high = np.quantile(medians, [0.025, 0.975], method="inverted_cdf")
+    rows.append({"peak_learning_rate": rate, "runs": len(t),
+                 "median": _median(runs[rate]),
+                 "interval": [None if not math.isfinite(v) else float(v)
+                              for v in (low, high)]})
+  for row in rows:
+    own = math.inf if row["median"] is None else row["median"]
+    faster = [r for r in rows if r["interval"][1] is not None
+              and r["interval"][1] < SHARE_OF_T0 * own]
+    row["beaten_by"] = (min(faster, key=lambda r: r["interval"][1])
+                        ["peak_learning_rate"] if faster else None)
+  return rows
+
+
+def pooled_table(results: Sequence[dict[str, Any]],
+                 rows: Sequence[dict[str, Any]]) -> list[str]:
+  """`pool_by_rate`'s rows as a one-screen table."""
+  unit = results[0]["cost_unit"]
+  lines = [f"runs from scratch pooled by peak learning rate ("
+           f"{len(results)} tuning result(s), alpha {results[0]['alpha']:g};"
+           f" a rate is beaten when another's 95% interval lies below "
+           f"{SHARE_OF_T0:.3g} of its median)",
+           f"{'peak rate':>10}  {'runs':>5}  {'median t (' + unit + ')':>18}"
+           f"  {'95% interval':>20}  beaten by"]
+  for row in rows:
+    low, high = (_cost(v) for v in row["interval"])
+    median = "never" if row["median"] is None else f"{row['median']:g}"
+    beaten = ("-" if row["beaten_by"] is None
+              else f"{row['beaten_by']:g}")
+    lines.append(f"{row['peak_learning_rate']:>10.3g}  {row['runs']:>5}  "
+                 f"{median:>18}  {'[' + low + ', ' + high + ']':>20}  "
+                 f"{beaten}")
+  return lines
+
+
 def main(argv):
   del argv
   from absl import flags as absl_flags  # pylint: disable=g-import-not-at-top
   from benchmark import cli  # pylint: disable=g-import-not-at-top
   values = absl_flags.FLAGS
+  if values.pool:
+    results = []
+    for path in pool_paths(values.pool):
+      result = storage.read_json(path)
+      if not isinstance(result, dict) or result.get("schema") != SCHEMA:
+        raise spec.InputError(f"{path}: not a benchmark.tune result")
+      results.append(result)
+    for line in pooled_table(results, pool_by_rate(results)):
+      print(line)
+    return
   # Checked again by `check_recipe`; here before the task is built.
   factors = parse_factors(values.factors)
   if values.seeds is not None:
@@ -325,4 +433,8 @@ if __name__ == "__main__":
   absl_flags.DEFINE_list(
       "factors", [f"{f:g}" for f in DEFAULT_FACTORS],
       "Factors of the recipe's peak learning rate to train from scratch at.")
+  absl_flags.DEFINE_list(
+      "pool", [], "Instead of a check: tuning results (JSON files written by "
+      "this command) whose runs are pooled by peak learning rate and "
+      "printed as one table; nothing is trained or written.")
   cli.run(main)

@@ -147,6 +147,54 @@ def test_seeds_default_to_the_originals_judged(checked, tmp_path):
   assert "(2 seed(s) each" in result["rule"]
 
 
+def hand_made_result(rate, originals_t, factor_t, alpha=0.9):
+  """A tuning result holding only what `pool_by_rate` reads: a recipe at
+  `rate` with originals reaching at `originals_t`, and factor 2's runs at
+  `factor_t`."""
+  return {"task": f"t/{rate}", "alpha": alpha, "budget": 100,
+          "cost_unit": "updates", "peak_learning_rate": rate,
+          "originals": [{"t": t} for t in originals_t],
+          "factors": [{"peak_learning_rate": 2 * rate, "t": factor_t}]}
+
+
+def test_pooling_runs_by_rate_across_checks():
+  # Rate 2 is one check's factor and the other's recipe: its runs pool.
+  # It beats rate 1 beyond the noise (every resampled median is 20, below
+  # 2/3 x 40). Rate 4 has the lowest median, but a quarter of its runs
+  # never reached: its interval is unbounded, so it beats nothing.
+  results = [hand_made_result(1.0, [40, 40, 30, 50], [20, 20, 20, 20]),
+             hand_made_result(2.0, [20, 20], [10, 10, 10, None])]
+  rows = tune.pool_by_rate(results)
+  assert [(r["peak_learning_rate"], r["runs"], r["median"]) for r in rows] \
+      == [(1.0, 4, 40.0), (2.0, 6, 20.0), (4.0, 4, 10.0)]
+  assert [r["beaten_by"] for r in rows] == [2.0, None, None]
+  assert rows[1]["interval"] == [20.0, 20.0]
+  assert rows[2]["interval"] == [10.0, None]
+  assert rows[0]["interval"][0] <= 40 <= rows[0]["interval"][1]
+  with pytest.raises(InputError, match="different alphas"):
+    tune.pool_by_rate([results[0], hand_made_result(2.0, [1], [1], 0.5)])
+  lines = tune.pooled_table(results, rows)
+  assert lines[2].split() == ["1", "4", "40", "[30,", "50]", "2"]
+
+
+def test_pool_reads_tuning_results_only(checked, tmp_path):
+  workdir, _ = checked
+  path = tune.tuning_path(workdir, TINY)
+  assert tune.pool_paths([os.path.join(os.path.dirname(path), "*")]) == [
+      path]
+  with pytest.raises(InputError, match="no file matches"):
+    tune.pool_paths([str(tmp_path / "*.json")])
+  other = tmp_path / "other.json"
+  other.write_text('{"schema": "mcbench.record/2"}')
+  pooled = run_cli("benchmark.tune", f"--pool={path},{other}")
+  assert pooled.returncode == 2
+  assert pooled.stderr.strip().splitlines() == [
+      f"mcbench: error: {other}: not a benchmark.tune result"]
+  alone = run_cli("benchmark.tune", f"--pool={path}")
+  assert alone.returncode == 0, alone.stderr[-2000:]
+  assert "1 tuning result(s)" in alone.stdout
+
+
 @pytest.mark.parametrize("factors, message", [
     ([], "no learning-rate factor"),
     (["0.5", "0"], "must be positive and finite, got 0"),
