@@ -35,6 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from benchmark import originals, splitter, statistics
+from benchmark import procedures as procedures_lib
 from benchmark import records as records_lib
 from tasks.spec import InputError
 
@@ -292,6 +293,30 @@ def oracle_line(group: Sequence[dict[str, Any]]) -> str | None:
           "alpha after training).")
 
 
+def coverage_note(group: Sequence[dict[str, Any]]) -> str | None:
+  """What a sweep in progress lacks: procedures of the protocol measured
+  for no split, and splits without a procedure the others have. Security
+  is the minimum over what was measured, so it can only fall as the rest
+  arrives: readers must know."""
+  measured = {r["procedure"]["name"] for r in group}
+  by_split = collections.defaultdict(set)
+  for record in group:
+    by_split[record["split"]["name"]].add(record["procedure"]["name"])
+  parts = []
+  missing = [p for p in procedures_lib.PROCEDURES if p not in measured]
+  if missing:
+    parts.append(f"{', '.join(missing)} not measured")
+  partial = [name for name, found in by_split.items() if found != measured]
+  if partial:
+    parts.append(f"{len(partial)} of {len(by_split)} split(s) without every "
+                 "procedure shown (their missing cells read —)")
+  if not parts:
+    return None
+  return (f"Partial sweep: {'; '.join(parts)}. Security is the minimum over "
+          "the procedures measured, so it can only fall as the rest "
+          "arrives.")
+
+
 def task_entry(group: Sequence[dict[str, Any]], prefix: str = "",
                ranking: float | None = None) -> dict[str, Any]:
   """The board entry of one sweep (records of one task, variant, originals).
@@ -343,7 +368,7 @@ def task_entry(group: Sequence[dict[str, Any]], prefix: str = "",
   if "warm_start" in first["adversary"]:
     summary += ". " + trajectory_access_line(group).rstrip(".")
   notes = [ranking_line(group, chosen, headline), oracle_line(group),
-           publishable_note(group)]
+           coverage_note(group), publishable_note(group)]
   return {"id": entry_id(first["task"], first["adversary"]["variant"]),
           "task": first["task"], "variant": first["adversary"]["variant"],
           "summary": summary, "notes": [n for n in notes if n],

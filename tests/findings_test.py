@@ -196,3 +196,14 @@ def test_the_committed_findings_rebuild_from_the_committed_records():
   if not os.path.isfile(os.path.join(results, findings.MARKDOWN)):
     pytest.skip("results/FINDINGS.md is not committed yet")
   findings.check(results)
+
+
+def test_only_splits_measured_under_every_procedure_of_their_sweep_enter():
+  def record(mask, procedure):
+    return {"split": {"mask_sha256": mask}, "procedure": {"name": procedure}}
+
+  whole = [record("a", p) for p in ("T1", "T2", "T3")]
+  short = [record("b", "T1"), record("b", "T2")]
+  complete, left_out = findings.complete_splits(whole + short)
+  assert complete == tuple(whole) and left_out == 1
+  assert findings.complete_splits(short) == (tuple(short), 0)

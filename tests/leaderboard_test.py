@@ -450,3 +450,17 @@ def test_compare_two_splits_and_two_roles(results_dir, good):
   with pytest.raises(InputError,
                      match="no task has records of both 'all' and 'nothing'"):
     leaderboard.compare_line(results_dir, ["all", "nothing"], 0.99)
+
+
+def test_a_partial_sweep_says_what_it_lacks():
+  def record(split, procedure):
+    return {"split": {"name": split}, "procedure": {"name": procedure}}
+
+  complete = [record(s, p) for s in "ab" for p in ("T1", "T2", "T3", "T4")]
+  assert board.coverage_note(complete) is None
+  partial = [record("a", "T1"), record("a", "T2"), record("b", "T1")]
+  assert board.coverage_note(partial) == (
+      "Partial sweep: T3, T4 not measured; 1 of 2 split(s) without every "
+      "procedure shown (their missing cells read —). Security is the "
+      "minimum over the procedures measured, so it can only fall as the "
+      "rest arrives.")

@@ -5,8 +5,8 @@
 #
 # Sets up the machine (tools/device_setup.sh, records naming COMMIT: the
 # copied tree has no .git), runs `benchmark.run --task=TASK --workdir=results`
-# for at most SECONDS, and packs the task's originals, records and tuning
-# result into $OUT/<task slug>.tgz when it ends, is cut by the timeout, or
+# for at most SECONDS, and packs the task's records and tuning result (and
+# its originals with PACK_ORIGINALS=1) into $OUT/<task slug>.tgz when it ends, is cut by the timeout, or
 # fails: every record already written comes back, and rerunning the same
 # command later resumes the sweep. The log is $OUT/<task slug>.log.
 set -u
@@ -17,8 +17,9 @@ export MCBENCH_GIT_COMMIT=$commit
 slug=$(python3 -c "from benchmark import originals; \
 print(originals.task_slug('$task'))")
 nvidia-smi --query-gpu=name --format=csv,noheader > "$OUT/gpu.txt"
-pack() {
-  tar czf "$OUT/$slug.tgz" --ignore-failed-read "results/originals/$slug" \
+pack() {  # Originals only when asked: committed ones need not come back.
+  tar czf "$OUT/$slug.tgz" --ignore-failed-read \
+    ${PACK_ORIGINALS:+"results/originals/$slug"} \
     "results/records/$slug" "results/tuning/$slug.json" 2>/dev/null
 }
 trap pack EXIT
