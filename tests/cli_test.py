@@ -465,7 +465,11 @@ def test_perf_measures_a_task_on_host_environments_in_turn(monkeypatch):
     return programs(task, seeds, vmap_size, *args, **kwargs)
 
   monkeypatch.setattr(perf, "_Programs", recording)
-  measured = perf.measure(task, runs=2, updates=400, device_counts=(1,),
+  # Which programs are built is the point, not their speed: fixed times,
+  # so that a busy machine cannot make a difference of timings <= 0.
+  monkeypatch.setattr(programs, "seconds",
+                      lambda self, calls, repeats: (1.0, 2.0))
+  measured = perf.measure(task, runs=2, updates=10, device_counts=(1,),
                           measurements=("one_run", "vmap", "in_turn"),
                           repeats=1)
   assert [row["measurement"] for row in measured["rows"]] == [
