@@ -41,7 +41,8 @@ def _resample(strata: Sequence[np.ndarray], reps: int,
 def stratified_interval(strata: Sequence[Sequence[float]],
                         statistic: Callable[[list[np.ndarray]], np.ndarray],
                         reps: int = 2000, seed: int = BOOTSTRAP_SEED,
-                        confidence: float = 0.95) -> tuple[float, float]:
+                        confidence: float = 0.95,
+                        method: str = "linear") -> tuple[float, float]:
   """Percentile interval of `statistic` under a stratified bootstrap.
 
   Args:
@@ -51,6 +52,8 @@ def stratified_interval(strata: Sequence[Sequence[float]],
     reps: bootstrap resamples.
     seed: seeds numpy's generator.
     confidence: coverage of the interval.
+    method: numpy's percentile method; "inverted_cdf" (no interpolation)
+      where a resampled statistic may be infinite.
 
   Returns:
     `(low, high)`; both equal the point estimate when no resample can
@@ -62,7 +65,7 @@ def stratified_interval(strata: Sequence[Sequence[float]],
     return point, point
   values = statistic(_resample(strata, reps, np.random.default_rng(seed)))
   tail = (1.0 - confidence) / 2 * 100
-  low, high = np.percentile(values, [tail, 100 - tail])
+  low, high = np.percentile(values, [tail, 100 - tail], method=method)
   return float(low), float(high)
 
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from benchmark import completion, hardness
 from benchmark import originals as originals_lib
-from benchmark import storage, streaming, sweep
+from benchmark import statistics, storage, streaming, sweep
 from tasks import registry, spec
 
 SCHEMA = "mcbench.tuning/1"
@@ -347,13 +347,13 @@ def pool_by_rate(results: Sequence[dict[str, Any]], reps: int = 4000
     for row in result["factors"]:
       runs.setdefault(float(f"{row['peak_learning_rate']:.6g}"),
                       []).extend(row["t"])
-  rng = np.random.default_rng(0)
   rows = []
   for rate in sorted(runs):
-    t = np.asarray([math.inf if v is None else v for v in runs[rate]])
-    medians = np.median(rng.choice(t, (reps, len(t))), axis=1)
+    t = [math.inf if v is None else v for v in runs[rate]]
     # No interpolation: a bound may be a censored (infinite) median.
-    low, high = np.quantile(medians, [0.025, 0.975], method="inverted_cdf")
+    low, high = statistics.stratified_interval(
+        [t], lambda strata: np.median(strata[0], axis=1), reps=reps, seed=0,
+        method="inverted_cdf")
     rows.append({"peak_learning_rate": rate, "runs": len(t),
                  "median": _median(runs[rate]),
                  "interval": [None if not math.isfinite(v) else float(v)
