@@ -36,11 +36,15 @@ Tolerance bands come from the seeds' spread, not from hand-picked margins:
 * Seed variance. On the CPU a rerun with the same versions is bit-identical
   and lands on the reference IQM exactly. A numerical drift (a new jax or
   XLA, another CPU) changes every trajectory after the first differing bit,
-  so the rerun's seeds behave like new seeds. The band is where the IQM of an
-  equally sized rerun of new seeds is expected to land: a two-sample
-  bootstrap draws two independent resamples (with replacement) of the
-  reference seeds' hardness values and takes IQM(first) - IQM(second),
-  `BAND_REPS` = 20,000 times with `numpy.random.default_rng(BAND_SEED)`; the
+  so the rerun's seeds behave like new seeds, and so do its originals,
+  whose median first reach is the t0 every hardness value is divided by.
+  The band is where the IQM of an equally sized rerun of new seeds and new
+  originals is expected to land: a two-sample bootstrap draws two
+  independent resamples (with replacement) of the reference seeds' hardness
+  values, and of its originals' first reaches (each resample's seeds are
+  rescaled by t0 / t0 of its originals), and takes IQM(first) -
+  IQM(second), `BAND_REPS` = 20,000 times with
+  `numpy.random.default_rng(BAND_SEED)`; the
   band is the reference IQM plus the a/2 and 1 - a/2 percentiles of that
   difference. `a` is Bonferroni's `FAMILY_LEVEL / M` for the M metrics of a
   configuration, so that after a drift that only acts like new seeds, the
@@ -60,8 +64,8 @@ Tolerance bands come from the seeds' spread, not from hand-picked margins:
   each value, so this range contains that of every single-seed move, and a
   zero-variance cell gets exactly one evaluation step either way.
 
-The band is cut to the grid's range `[0, budget / t0]`, where every IQM lies
-(the bootstrap's tails may pass 0).
+The band is cut to where a rerun's IQM can lie, `[0, budget / t0*]` for the
+smallest t0* its originals may give (the bootstrap's tails may pass both).
 
 A flagged metric is then a real change (or, at most 5% of the time per
 configuration, chance after a numerical drift): read the diff, then refresh
@@ -85,7 +89,7 @@ from benchmark import records as records_lib
 from benchmark import statistics, storage
 from tasks.spec import InputError
 
-SCHEMA_ID = "mcbench.regression/1"
+SCHEMA_ID = "mcbench.regression/2"
 BAND_REPS = 20000  # Enough draws in the Bonferroni tails (a/2 ~ 4e-4).
 BAND_SEED = 0
 FAMILY_LEVEL = 0.05  # Chance of any false flag per configuration.
@@ -162,7 +166,9 @@ def band_percentiles(num_metrics: int) -> tuple[float, float]:
 def bootstrap_band(values: Sequence[float],
                    percentiles: Sequence[float] = (2.5, 97.5),
                    reps: int = BAND_REPS,
-                   seed: int = BAND_SEED) -> tuple[float, float]:
+                   seed: int = BAND_SEED,
+                   originals: Sequence[float] | None = None
+                   ) -> tuple[float, float]:
   """Where the IQM of an equally sized rerun of new seeds lands.
 
   Args:
@@ -170,6 +176,12 @@ def bootstrap_band(values: Sequence[float],
     percentiles: of the difference distribution (`band_percentiles`).
     reps: pairs of resamples.
     seed: the numpy generator's seed (fixed: the band is reproducible).
+    originals: each original's first reach of the metric's alpha (`inf`
+      if never), whose median is the reference cost t0 the values are
+      relative to; None holds t0 fixed. A rerun trains new originals, so
+      its t0 is drawn anew too: each resample then also draws the originals
+      and rescales its seeds by `t0 / t0*`. A resample whose t0* is 0 has
+      no hardness (the rerun would leave the metric out) and is skipped.
 
   Returns:
     `IQM(values)` plus the `percentiles` of
@@ -179,8 +191,17 @@ def bootstrap_band(values: Sequence[float],
   scores = np.asarray(values, np.float64)
   rng = np.random.default_rng(seed)
   draws = rng.integers(0, len(scores), size=(2, reps, len(scores)))
-  differences = iqm(scores[draws[0]]) - iqm(scores[draws[1]])
-  lo, hi = np.percentile(differences, percentiles)
+  resampled = iqm(scores[draws[0]]), iqm(scores[draws[1]])
+  if originals is not None:
+    firsts = np.asarray(originals, np.float64)
+    t0 = np.median(firsts)
+    picks = rng.integers(0, len(firsts), size=(2, reps, len(firsts)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+      scales = np.where(np.median(firsts[picks], axis=-1) > 0,
+                        t0 / np.median(firsts[picks], axis=-1), np.nan)
+    resampled = resampled[0] * scales[0], resampled[1] * scales[1]
+  differences = resampled[0] - resampled[1]
+  lo, hi = np.nanpercentile(differences, percentiles)
   centre = float(iqm(scores))
   return centre + float(lo), centre + float(hi)
 
@@ -208,20 +229,31 @@ def tolerance_band(values: Sequence[float], grid: Sequence[float],
                    positions: Sequence[int],
                    percentiles: Sequence[float] = (2.5, 97.5),
                    reps: int = BAND_REPS,
-                   seed: int = BAND_SEED) -> dict[str, list[float]]:
+                   seed: int = BAND_SEED,
+                   originals: Sequence[float] | None = None
+                   ) -> dict[str, list[float]]:
   """The band of one metric: bootstrap, widened to the resolution.
+
+  `originals` (each original's first reach, see `bootstrap_band`) lets the
+  rerun's t0 vary too.
 
   Returns:
     `{"band": [lo, hi], "bootstrap": [lo, hi], "resolution": [lo, hi]}`;
-    `band` spans both parts and `IQM(values)`, cut to the grid's range
-    (where an IQM can be: the bootstrap's tails may pass 0).
+    `band` spans both parts and `IQM(values)`, cut to the range where a
+    rerun's IQM can be: from 0 to the budget over the smallest t0 a rerun
+    may draw (the bootstrap's tails may pass both).
   """
-  boot = bootstrap_band(values, percentiles, reps, seed)
+  boot = bootstrap_band(values, percentiles, reps, seed, originals)
   resolution = resolution_band(grid, positions)
   centre = float(iqm(values))
+  top = max(grid)
+  if originals is not None:
+    firsts = np.asarray(originals, np.float64)
+    if np.any(firsts > 0):  # t0 * top is the budget.
+      top *= float(np.median(firsts) / np.min(firsts[firsts > 0]))
   # The centre last: an IQM of equal values may differ from them by a bit.
   lo = min(max(min(boot[0], resolution[0]), min(grid)), centre)
-  hi = max(min(max(boot[1], resolution[1]), max(grid)), centre)
+  hi = max(min(max(boot[1], resolution[1]), top), centre)
   return {"band": [lo, hi], "bootstrap": list(boot),
           "resolution": list(resolution)}
 
@@ -248,16 +280,32 @@ def record_metrics(record: dict[str, Any],
       continue
     values = [float(v) for v in row["hardness"]]
     grid = [c / row["t0"] for c in record["eval_costs"]]
+    originals = originals_first_reach(record, row["alpha"])
     band = tolerance_band(values, grid,
                           grid_positions(record["eval_costs"], row["t"]),
-                          percentiles)
+                          percentiles, originals=originals)
     key = Key(record["split"]["name"], record["procedure"]["name"],
               float(row["alpha"]))
     metrics[key] = {
         "split": key.split, "procedure": key.procedure, "alpha": key.alpha,
-        "t0": row["t0"], "hardness": values, "censored": row["censored"],
+        "t0": row["t0"],
+        **({} if originals is None else {"originals_t": [
+            None if math.isinf(t) else t for t in originals]}),
+        "hardness": values, "censored": row["censored"],
         "iqm": float(row["summary"]["iqm"]), **band}
   return metrics
+
+
+def originals_first_reach(record: dict[str, Any],
+                          alpha: float) -> list[float] | None:
+  """Each original's first reach of `alpha` (`inf` if never), from the
+  record's reference; None for a record without them."""
+  reference = record.get("reference") or {}
+  if "originals_t" not in reference:
+    return None
+  column = list(record["alphas"]).index(alpha)
+  return [math.inf if ts[column] is None else float(ts[column])
+          for ts in reference["originals_t"]]
 
 
 def collect_metrics(
@@ -396,7 +444,8 @@ def build_reference(name: str, settings: dict[str, Any],
       "name": name,
       "settings": settings,
       "environment": env,
-      "band": {"method": "two-sample bootstrap of the IQM over seeds, "
+      "band": {"method": "two-sample bootstrap of the IQM over seeds "
+                         "and originals (t0), "
                          "Bonferroni over the configuration's metrics, "
                          "widened to one evaluation step",
                "reps": BAND_REPS, "seed": BAND_SEED,
