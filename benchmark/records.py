@@ -1,10 +1,25 @@
 """Result records: one JSON file per (task, originals, split, procedure,
 adversary variant), written atomically and validated on read.
 
-A record's `content_sha256` covers everything but `provenance` (which holds
-wall time and machine details), so two runs with the same flags and seeds on
-the same platform give records with the same content hash. A record edited
-by hand fails that check and is named as corrupt.
+A record has three fingerprints, for three questions:
+
+* `content_sha256` (stored): is this file what the run wrote? It covers
+  everything but `provenance` (wall time and machine details), every bit of
+  every float included, so an edited or corrupt record fails it and is named
+  as such. Two runs on the same platform and CPU give the same value; on
+  another CPU the curves' floats differ in their last bits, and so does it.
+* `record_id` (computed): which question does it answer? The task and its
+  recipe, the split (name and mask), the procedure, the adversary, budget,
+  alphas, protocol version and the seeds of the runs and of the originals:
+  what a user asks for with flags, the same on every machine. This is a
+  record's identity.
+* `result_sha256` (computed): what did it measure, at the measurement's
+  own resolution? Each seed's first reach `t` and censoring, `t0` and the
+  originals' first reaches, per alpha, on the evaluation grid (integers of
+  the cost unit), and the headline alpha. No float of a curve goes in, so
+  two machines whose runs reach every alpha at the same evaluation agree
+  on it, whatever their last bits: this is what reproducing a record means
+  (`python -m benchmark.reproduce`).
 
 Records of measurement protocol v1 (`mcbench.record/1`) are still read and
 validated, so that they can be recognised and left out of v2 views
@@ -189,6 +204,49 @@ def content_hash(record: dict[str, Any]) -> str:
   body = {k: v for k, v in record.items()
           if k not in ("content_sha256", "provenance")}
   return storage.json_hash(body)
+
+
+def identity(record: dict[str, Any]) -> dict[str, Any]:
+  """The question a record answers: every setting that chose what was run,
+  nothing that was measured (see the module docstring)."""
+  return {
+      "task": record["task"], "task_config": record["task_config"],
+      "split": {"name": record["split"]["name"],
+                "mask_sha256": record["split"].get("mask_sha256")},
+      "procedure": record["procedure"], "adversary": record["adversary"],
+      "budget": record["budget"], "alphas": record["alphas"],
+      "early_stop": record["early_stop"],
+      "protocol_version": (record.get("protocol") or {}).get("version", 1),
+      "seeds": [[s["seed"], s["original_seed"]] for s in record["seeds"]],
+      "originals": [o["seed"] for o in record["originals"]],
+  }
+
+
+def record_id(record: dict[str, Any]) -> str:
+  """sha256 of `identity(record)`: the same on every machine."""
+  return storage.json_hash(identity(record))
+
+
+def measurement(record: dict[str, Any]) -> dict[str, Any]:
+  """What a record measured, at the evaluation grid's resolution: per
+  alpha `t0` and each seed's first reach and censoring, the originals'
+  first reaches, the grids, the headline alpha and which seeds diverged."""
+  reference = record.get("reference") or {}
+  return {
+      "eval_costs": record["eval_costs"],
+      "reference_eval_costs": reference.get("eval_costs"),
+      "originals_t": reference.get("originals_t"),
+      "rows": [{"alpha": row["alpha"], "t0": row["t0"], "t": row["t"],
+                "censored": row["censored"]} for row in record["hardness"]],
+      "diverged": [s.get("diverged", False) for s in record["seeds"]],
+      "headline_alpha": (record.get("protocol") or {}).get("headline_alpha"),
+  }
+
+
+def result_sha256(record: dict[str, Any]) -> str:
+  """sha256 of `measurement(record)`: equal for two runs that reach every
+  alpha at the same evaluation, on any machine."""
+  return storage.json_hash(measurement(record))
 
 
 def finalise(record: dict[str, Any]) -> dict[str, Any]:
