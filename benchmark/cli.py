@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Callable
@@ -120,9 +121,25 @@ def parse_flags(argv: list[str]) -> list[str]:
     sys.exit(2)
 
 
+# What the machine, not the code, makes a file operation fail with: a full
+# disk or quota, a file over a size limit, a read-only or refused path, an
+# I/O error. One line like any bad input (the writers leave nothing
+# partial: `storage.write_bytes_atomic`, `originals.train_originals`).
+MACHINE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS,
+                  errno.EACCES, errno.EPERM, errno.EIO)
+
+
+def _message(error: Exception) -> str:
+  if isinstance(error, OSError):
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}"
+  return str(error)
+
+
 def run(main: Callable[[list[str]], None]) -> None:
-  """`app.run(main)`, printing an `InputError` or a flag that does not
-  parse as one line with exit code 2."""
+  """`app.run(main)`, printing an `InputError`, a flag that does not parse
+  or a machine's file-system error (`MACHINE_ERRORS`) as one line with exit
+  code 2."""
 
   def guarded(argv):
     if not flags.FLAGS["verbosity"].present:
@@ -132,8 +149,10 @@ def run(main: Callable[[list[str]], None]) -> None:
                                min_compile_time_s=0.5)
     try:
       main(argv)
-    except InputError as e:
-      print(f"mcbench: error: {e}", file=sys.stderr)
+    except (InputError, OSError) as e:
+      if isinstance(e, OSError) and e.errno not in MACHINE_ERRORS:
+        raise  # A bug, not the machine: the traceback says where.
+      print(f"mcbench: error: {_message(e)}", file=sys.stderr)
       sys.stdout.flush()
       sys.stderr.flush()
       # Not sys.exit: a library's background threads may still report what

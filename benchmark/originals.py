@@ -9,6 +9,17 @@ The manifest is written last and atomically: a folder without one is an
 interrupted training and is trained again. A manifest whose hash does not
 match its checkpoint, or whose recipe differs from the task's, is an error.
 
+Seeds trained together are one program, and their bytes depend on it (a
+vmapped batch rounds otherwise than a seed alone), so they land together or
+not at all: each is written into
+
+    originals/<task-slug>/committing/seed-<i>/   checkpoint and manifest
+
+then `committing/COMMITTED` is written, then the folders move into place.
+A process killed before `COMMITTED` leaves a training that is trained
+again, whole; one killed after it leaves a commit that the next process
+finishes. Either way the originals are those of an uninterrupted run.
+
 Resumable training (`resumable=True`, `benchmark.train --resumable`) runs
 one program per evaluation segment and checkpoints every seed's whole
 learner state after each, under
@@ -45,6 +56,7 @@ from tasks import spec
 
 MANIFEST_SCHEMA = "mcbench.original/1"
 PROGRESS_SCHEMA = "mcbench.original-progress/1"
+COMMITTED = "COMMITTED"  # Written once every seed of a training is staged.
 
 
 class Paused(Exception):
@@ -103,6 +115,29 @@ def load_original(task: spec.Task, workdir: str, seed: int) -> Original | None:
         f"{digest[:16]}... != {manifest['content_sha256'][:16]}...")
   return Original(seed, variables, digest,
                   np.asarray(manifest["performance"], np.float64), manifest)
+
+
+def commit_dir(workdir: str, task_name: str) -> str:
+  return os.path.join(workdir, "originals", task_slug(task_name),
+                      "committing")
+
+
+def finish_commit(workdir: str, task_name: str) -> None:
+  """Completes or discards what a killed `train_originals` left in
+  `commit_dir`: moves its seeds into place once `COMMITTED` is written,
+  else removes it (that training is trained again)."""
+  staging = commit_dir(workdir, task_name)
+  if not os.path.isdir(staging):
+    return
+  if os.path.isfile(os.path.join(staging, COMMITTED)):
+    for entry in sorted(os.listdir(staging)):
+      if re.fullmatch(r"seed-\d+", entry):
+        seed = int(entry.split("-")[1])
+        destination = original_dir(workdir, task_name, seed)
+        if os.path.exists(destination):
+          shutil.rmtree(destination)  # An interrupted earlier attempt.
+        os.replace(os.path.join(staging, entry), destination)
+  shutil.rmtree(staging)
 
 
 def progress_dir(workdir: str, task_name: str) -> str:
@@ -317,12 +352,31 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
       raise spec.InputError(
           f"original seed {seed} of {task.name} diverged (non-finite loss or "
           "performance); no original was saved")
+  staging = commit_dir(workdir, task.name)
+  if os.path.exists(staging):
+    shutil.rmtree(staging)  # An interrupted earlier attempt.
+  try:
+    originals = _stage(task, staging, seeds, variables, performance, wall,
+                       vmap_size, processes, flags)
+    storage.write_text_atomic(os.path.join(staging, COMMITTED),
+                              f"{list(seeds)}\n")
+  except BaseException:  # A full disk, say: nothing partial stays.
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  finish_commit(workdir, task.name)
+  if resumable:
+    shutil.rmtree(progress_dir(workdir, task.name))
+  return originals
+
+
+def _stage(task: spec.Task, staging: str, seeds: list[int], variables: Any,
+           performance: np.ndarray, wall: float, vmap_size: int | None,
+           processes: int, flags: dict | None) -> list[Original]:
+  """Writes each seed's checkpoint and manifest under `staging`."""
   originals = []
   for i, seed in enumerate(seeds):
     own = jax.tree.map(lambda v: np.asarray(v[i]), variables)
-    directory = original_dir(workdir, task.name, seed)
-    if os.path.exists(directory):
-      shutil.rmtree(directory)  # An interrupted earlier attempt.
+    directory = os.path.join(staging, f"seed-{seed}")
     storage.save_checkpoint(os.path.join(directory, "checkpoint"), own)
     digest = storage.content_hash(own)
     manifest = {
@@ -346,8 +400,6 @@ def train_originals(task: spec.Task, workdir: str, seeds: list[int],
     storage.write_json_atomic(os.path.join(directory, "manifest.json"),
                               manifest)
     originals.append(Original(seed, own, digest, performance[i], manifest))
-  if resumable:
-    shutil.rmtree(progress_dir(workdir, task.name))
   return originals
 
 
@@ -421,7 +473,9 @@ def ensure_originals(task: spec.Task, workdir: str, num: int,
   found = {seed: load_original(task, workdir, seed) for seed in seeds}
   if any(o is None for o in found.values()):
     with _training_lock(workdir, task.name):
-      # Another process may have trained them while this one waited.
+      # A killed process may have left a commit to finish, and another
+      # may have trained them while this one waited.
+      finish_commit(workdir, task.name)
       found = {seed: found[seed] or load_original(task, workdir, seed)
                for seed in seeds}
       missing = [seed for seed, o in found.items() if o is None]

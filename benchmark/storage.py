@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import platform
+import re
+import socket
 import subprocess
 import tempfile
 from typing import Any
@@ -41,7 +43,11 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
   umask), not mkstemp's private 0600: results are shared and served."""
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+  remove_stale_temporaries(path)
+  try:
+    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=directory)
+  except OSError as e:
+    raise OSError(e.errno, e.strerror, path) from e
   try:
     with os.fdopen(fd, "wb") as f:
       f.write(data)
@@ -49,10 +55,49 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
       os.fchmod(f.fileno(), 0o666 & ~_umask())
       os.fsync(f.fileno())
     os.replace(tmp, path)
-  except BaseException:
+  except BaseException as e:
     if os.path.exists(tmp):
       os.unlink(tmp)
+    if isinstance(e, OSError) and e.filename is None:  # Say which file.
+      raise OSError(e.errno, e.strerror, path) from e
     raise
+
+
+def _temporary_prefix(path: str, pid: int | None = None) -> str:
+  """`.tmp-<file name>-<host>-<pid>-`: whose temporary file it is, so that
+  a later writer of the same file can tell a dead writer's from a live
+  one's."""
+  host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())
+  return (f".tmp-{os.path.basename(path)}-{host}-"
+          f"{os.getpid() if pid is None else pid}-")
+
+
+def remove_stale_temporaries(path: str) -> list[str]:
+  """Removes the temporary files that writers of `path` on this host left
+  when they were killed between writing and renaming (SIGKILL runs no
+  clean-up); a live writer's stay. Returns the paths removed."""
+  directory = os.path.dirname(os.path.abspath(path))
+  prefix = _temporary_prefix(path, pid=0)[:-2]  # Up to the pid.
+  removed = []
+  for entry in (os.listdir(directory) if os.path.isdir(directory) else []):
+    match = re.fullmatch(re.escape(prefix) + r"(\d+)-[^/]*", entry)
+    if match and not _is_alive(int(match.group(1))):
+      try:
+        os.unlink(os.path.join(directory, entry))
+        removed.append(os.path.join(directory, entry))
+      except FileNotFoundError:  # Another writer removed it first.
+        pass
+  return removed
+
+
+def _is_alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Someone else's process.
+    return True
+  return True
 
 
 def write_text_atomic(path: str, text: str) -> None:
@@ -118,8 +163,17 @@ def save_checkpoint(path: str, variables: Any) -> None:
   tree = jax.tree.map(
       lambda a: jax.random.key_data(a) if is_prng_key(a) else a, variables)
   checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(os.path.abspath(path), jax.device_get(tree), force=True)
-  checkpointer.wait_until_finished()
+  try:
+    checkpointer.save(os.path.abspath(path), jax.device_get(tree), force=True)
+    checkpointer.wait_until_finished()
+  except ValueError as e:
+    # tensorstore reports the file system's errors (a full disk) as
+    # ValueError with the errno in its text: raise them as what they are.
+    code = re.search(r"os_error_code='(\d+)'", str(e))
+    if code is None:
+      raise
+    raise OSError(int(code.group(1)), os.strerror(int(code.group(1))),
+                  path) from e
 
 
 def restore_checkpoint(path: str, like: Any) -> Any:

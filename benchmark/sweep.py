@@ -533,57 +533,57 @@ def run_sweep(settings: SweepSettings, log: Callable[[str], None] = print,
   mask_keys = {scheme.name: splitter.mask_hash(mask)
                for scheme, mask in schemes}
   sweep_started, totals = time.time(), compilation.CompileStats(0.0, 0, 0)
-  progress = tqdm.tqdm(total=len(jobs), desc=f"{task.name} completion",
-                       unit="run", dynamic_ncols=True)
-  for first in range(0, len(jobs), settings.jobs_per_program):
-    program = jobs[first:first + settings.jobs_per_program]
-    progress.set_postfix_str(", ".join(f"{scheme.name} {name}"
-                                       for scheme, _, name in program))
-    # Run order: job, seed, schedule. A seed's schedules share its key:
-    # the same starting point and data order.
-    runs_of = [(scheme, mask, name, seed, schedule)
-               for scheme, mask, name in program for seed in range(num_seeds)
-               for schedule in grids[name]]
-    keys = jnp.stack([completion.derive_key(task.name, digest,
-                                            mask_keys[scheme.name],
-                                            key_variant, seed)
-                      for scheme, _, _, seed, _ in runs_of])
-    started, compiled = time.time(), compilation.compile_stats()
-    with jax.default_matmul_precision(settings.matmul_precision):
-      curves = jax.device_get(runs(
-          keys, completion.stack_runs([seed_originals[seed]
-                                       for *_, seed, _ in runs_of]),
-          completion.stack_runs([mask for _, mask, *_ in runs_of]),
-          completion.stack_runs([schedule.settings
-                                 for *_, schedule in runs_of]),
-          jnp.asarray([stops[seed] for *_, seed, _ in runs_of], jnp.float32),
-          adversary_task.data))
-    wall = time.time() - started
-    compiled = compilation.compile_stats() - compiled
-    totals = totals + compiled
-    program_stats = {"jobs": len(program), "runs": len(runs_of),
-                     "wall_time_s": wall,
-                     "compile_time_s": compiled.compile_time_s,
-                     "compile_cache_hits": compiled.cache_hits,
-                     "compile_cache_misses": compiled.cache_misses}
-    offset = 0
-    for scheme, mask, name in program:
-      count = num_seeds * len(grids[name])
-      job_curves = jax.tree.map(
-          lambda x, o=offset, c=count: x[o:o + c], curves)
-      offset += count
-      summary = {**splitter.summarize(template, mask),
-                 "mask_sha256": mask_keys[scheme.name],
-                 "roles": roles[scheme.name]}
-      record = make_record(context, scheme, summary, name, grids[name],
-                           job_curves, program_stats)
-      if writer:
-        written.append(records.write(out_dir, record))
-      else:
-        written.append(records.record_path(out_dir, scheme.name, name,
-                                           variant, digest))
-    progress.update(len(program))
-  progress.close()
+  # Closed on any exit, so that an error starts on a line of its own.
+  with tqdm.tqdm(total=len(jobs), desc=f"{task.name} completion",
+                 unit="run", dynamic_ncols=True) as progress:
+    for first in range(0, len(jobs), settings.jobs_per_program):
+      program = jobs[first:first + settings.jobs_per_program]
+      progress.set_postfix_str(", ".join(f"{scheme.name} {name}"
+                                         for scheme, _, name in program))
+      # Run order: job, seed, schedule. A seed's schedules share its key:
+      # the same starting point and data order.
+      runs_of = [(scheme, mask, name, seed, schedule)
+                 for scheme, mask, name in program for seed in range(num_seeds)
+                 for schedule in grids[name]]
+      keys = jnp.stack([completion.derive_key(task.name, digest,
+                                              mask_keys[scheme.name],
+                                              key_variant, seed)
+                        for scheme, _, _, seed, _ in runs_of])
+      started, compiled = time.time(), compilation.compile_stats()
+      with jax.default_matmul_precision(settings.matmul_precision):
+        curves = jax.device_get(runs(
+            keys, completion.stack_runs([seed_originals[seed]
+                                         for *_, seed, _ in runs_of]),
+            completion.stack_runs([mask for _, mask, *_ in runs_of]),
+            completion.stack_runs([schedule.settings
+                                   for *_, schedule in runs_of]),
+            jnp.asarray([stops[seed] for *_, seed, _ in runs_of], jnp.float32),
+            adversary_task.data))
+      wall = time.time() - started
+      compiled = compilation.compile_stats() - compiled
+      totals = totals + compiled
+      program_stats = {"jobs": len(program), "runs": len(runs_of),
+                       "wall_time_s": wall,
+                       "compile_time_s": compiled.compile_time_s,
+                       "compile_cache_hits": compiled.cache_hits,
+                       "compile_cache_misses": compiled.cache_misses}
+      offset = 0
+      for scheme, mask, name in program:
+        count = num_seeds * len(grids[name])
+        job_curves = jax.tree.map(
+            lambda x, o=offset, c=count: x[o:o + c], curves)
+        offset += count
+        summary = {**splitter.summarize(template, mask),
+                   "mask_sha256": mask_keys[scheme.name],
+                   "roles": roles[scheme.name]}
+        record = make_record(context, scheme, summary, name, grids[name],
+                             job_curves, program_stats)
+        if writer:
+          written.append(records.write(out_dir, record))
+        else:
+          written.append(records.record_path(out_dir, scheme.name, name,
+                                             variant, digest))
+      progress.update(len(program))
   if jobs:
     log(f"{len(jobs)} job(s) in {time.time() - sweep_started:.1f} s, of which "
         f"compiling {totals.compile_time_s:.1f} s ({totals.cache_hits} "

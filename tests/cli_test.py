@@ -5,10 +5,8 @@ import glob
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from absl import flags
@@ -218,40 +216,6 @@ def test_bad_input_is_one_line_and_writes_nothing(refusals, module, index):
   with open(os.path.join(refusals, f"{module}.json")) as f:
     assert_one_line_message(json.load(f)[index], message)
   assert not os.path.exists(os.path.join(refusals, f"{module}-{index}"))
-
-
-def test_a_sweep_killed_between_records_resumes_to_the_same_records(
-    digits_workdir, tmp_path):
-  # SIGKILL as soon as the first record is written: a rerun of the same
-  # command completes the sweep with exactly the records of a run never
-  # interrupted, and no temporary file is left anywhere.
-  args = ["benchmark.run", "--task=digits/mlp", "--procedures=T1,T2",
-          "--splits=layer.head,layer.hidden1,layer.hidden2", "--seeds=2",
-          "--num_originals=2", "--alphas=0.5,0.9", "--bootstrap_reps=100"]
-  workdirs = {}
-  for name in ("whole", "killed"):
-    workdirs[name] = tmp_path / name
-    shutil.copytree(os.path.join(digits_workdir, "originals"),
-                    workdirs[name] / "originals")
-  whole = run_cli(*args, f"--workdir={workdirs['whole']}")
-  assert whole.returncode == 0, whole.stderr[-2000:]
-  assert len(record_bodies(workdirs["whole"])) == 6
-  command = [sys.executable, "-m", *args, f"--workdir={workdirs['killed']}"]
-  env = {**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"}
-  process = subprocess.Popen(command, cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
-  records = workdirs["killed"] / "records"
-  deadline = time.monotonic() + 300
-  while not list(records.glob("*/*.json")) and time.monotonic() < deadline:
-    time.sleep(0.02)
-  process.send_signal(signal.SIGKILL)
-  process.wait()
-  assert 1 <= len(list(records.glob("*/*.json"))) < 6
-  rerun = run_cli(*args, f"--workdir={workdirs['killed']}")
-  assert rerun.returncode == 0, rerun.stderr[-2000:]
-  assert record_bodies(workdirs["killed"]) == record_bodies(workdirs["whole"])
-  assert not [p for p in workdirs["killed"].rglob(".tmp-*")]
 
 
 def test_a_flag_below_its_bound_is_one_line(tmp_path):

@@ -10,7 +10,8 @@
 # each: a metric out of band there is a false alarm, since the code is the
 # reference's. `drifts` checks the digits reference against a rerun whose
 # recipe has one setting changed (a `digits/mlp:key=value` task, originals
-# retrained with it, as a code change of the recipe would): a flagged
+# retrained with it, as a code change of the recipe would) or one sweep
+# setting changed (`settings.KEY=VALUE`: the completion alone): a flagged
 # metric there is a detection. Each line ends with the check's summary.
 set -u
 python=${PYTHON:-.venv/bin/python}
@@ -27,21 +28,28 @@ if [ "$what" = pins ]; then
     done
   done
 elif [ "$what" = drifts ]; then
-  variants=${2:-peak_learning_rate=1.5e-3,peak_learning_rate=6e-3,batch_size=32,warmup_updates=100,hidden_sizes=(48,48)}
+  variants=${2:-peak_learning_rate=1.5e-3,peak_learning_rate=6e-3,batch_size=32,warmup_updates=100}
   scratch=$(mktemp -d)
   $python - "$scratch" "$variants" <<'PY'
-import json, os, re, sys
+import json, os, sys
+import yaml
 scratch, variants = sys.argv[1:]
 reference = json.load(open("results/reference/digits.json"))
-# Commas outside parentheses part the variants: hidden_sizes=(48,48) stays.
-for i, change in enumerate(re.split(r",(?![^(]*\))", variants)):
+# `settings.KEY=VALUE` changes a sweep setting instead (the completion
+# alone, originals as the reference's), VALUE as YAML reads it.
+for i, change in enumerate(variants.split(",")):
   os.makedirs(f"{scratch}/{i}")
-  reference["settings"]["task"] = f"digits/mlp:{change}"
-  json.dump(reference, open(f"{scratch}/{i}/digits.json", "w"))
+  changed = json.loads(json.dumps(reference))
+  if change.startswith("settings."):
+    key, value = change[len("settings."):].split("=", 1)
+    changed["settings"][key] = yaml.safe_load(value)
+  else:
+    changed["settings"]["task"] = f"digits/mlp:{change}"
+  json.dump(changed, open(f"{scratch}/{i}/digits.json", "w"))
+  open(f"{scratch}/{i}/change", "w").write(change)
 PY
   for folder in "$scratch"/*; do
-    task=$(grep -o '"task": "[^"]*"' "$folder/digits.json" | cut -d'"' -f4)
-    echo "$task: $($python -m benchmark.regression --check --configs=digits \
+    echo "$(cat "$folder/change"): $($python -m benchmark.regression --check --configs=digits \
       --reference_dir="$folder" 2>&1 \
       | tee "/tmp/regression-drift-${folder##*/}.log" | summary)"
   done
