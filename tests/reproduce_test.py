@@ -26,10 +26,13 @@ def last_bits_changed(record):
   """The record as another CPU may write it: every performance float of
   every seed one float32 ulp away, content hash resealed."""
   other = copy.deepcopy(record)
+  def next_float(value):
+    return None if value is None else float(
+        np.nextafter(np.float32(value), np.float32(np.inf)))
+
   for seed in other["seeds"]:
-    curve = np.asarray(seed["performance"], np.float32)
-    seed["performance"] = [float(v) for v in np.nextafter(curve, np.inf)]
-    seed["p_star"] = float(np.nextafter(np.float32(seed["p_star"]), np.inf))
+    seed["performance"] = [next_float(v) for v in seed["performance"]]
+    seed["p_star"] = next_float(seed["p_star"])
   return records.finalise({k: v for k, v in other.items()
                            if k not in ("content_sha256", "schema")})
 
