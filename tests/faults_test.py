@@ -43,11 +43,21 @@ def test_a_sweep_killed_anywhere_resumes_to_an_uninterrupted_run(tmp_path):
   # command runs to the end: 1. one of two seeds written, its training not
   # committed; 2. committed, one seed moved into place; 3. the first
   # record written, the second's temporary file written, not renamed.
+  staging = killed / "originals" / "digits-mlp" / "committing"
+  left = {  # What each kill leaves: the point was reached.
+      "checkpoint": lambda: (sorted(os.listdir(staging)) == ["seed-0"]),
+      "commit": lambda: (sorted(os.listdir(staging)) == ["COMMITTED",
+                                                         "seed-1"]
+                         and (staging.parent / "seed-0").is_dir()),
+      "record": lambda: (len(glob.glob(f"{killed}/records/*/*.json")) == 1
+                         and len(glob.glob(f"{killed}/records/*/.tmp-*"))
+                         == 1),
+  }
   for point, count in (("checkpoint", 2), ("commit", 2), ("record", 2)):
     result = run_cli("kill_at", point, str(count), *SWEEP,
                      f"--workdir={killed}", env=KILL_AT)
     assert result.returncode == -9, (point, result.stderr[-2000:])
-  assert glob.glob(f"{killed}/records/*/.tmp-*")  # Left by the last kill.
+    assert left[point](), point
   result = run_cli(*SWEEP, f"--workdir={killed}")
   assert result.returncode == 0, result.stderr[-2000:]
   assert outcome(killed) == expected

@@ -7,8 +7,8 @@ POINT is where the Nth event of its kind kills the process:
 
 * `checkpoint`: `storage.save_checkpoint` is called (an original's
   training has finished; N - 1 checkpoints are on disk);
-* `commit`: a trained seed's folder is about to move into place (its
-  training's commit is written);
+* `commit`: a trained seed's folder is about to move out of the commit
+  folder into place (its training's `COMMITTED` is written);
 * `record`: a record's temporary file is written and synced, not yet
   renamed over its name.
 """
@@ -43,8 +43,9 @@ def main(point: str, count: int, module: str, args: list[str]) -> None:
     replace = os.replace
 
     def watched_replace(source, destination, **k):
+      staged = os.sep + "committing" + os.sep
       text = str(destination)
-      if (point == "commit" and os.sep + "committing" + os.sep in str(source)
+      if (point == "commit" and staged in str(source) and staged not in text
           or point == "record" and os.sep + "records" + os.sep in text
           and text.endswith(".json")):
         event()
