@@ -118,8 +118,12 @@ def load_original(task: spec.Task, workdir: str, seed: int) -> Original | None:
 
 
 def commit_dir(workdir: str, task_name: str) -> str:
-  return os.path.join(workdir, "originals", task_slug(task_name),
-                      "committing")
+  """`committing`; one per process of a distributed run, whose processes
+  all train the originals and each write them (hosts may not share disks)."""
+  name = "committing"
+  if jax.process_count() > 1:
+    name += f"-{jax.process_index()}"
+  return os.path.join(workdir, "originals", task_slug(task_name), name)
 
 
 def finish_commit(workdir: str, task_name: str) -> None:
