@@ -35,6 +35,10 @@ def _truncate_checkpoint(workdir):
   largest.write_bytes(largest.read_bytes()[:1000])
 
 
+def _remove_checkpoint(workdir):
+  shutil.rmtree(workdir / "originals/digits-mlp/seed-2/checkpoint")
+
+
 def _edit_manifest(workdir):
   path = workdir / "originals/digits-mlp/seed-1/manifest.json"
   manifest = json.loads(path.read_text())
@@ -110,6 +114,10 @@ CASES = {
         "benchmark.train", ["--task=digits/mlp"], ("originals",
                                                    _truncate_checkpoint),
         "cannot restore checkpoint"),
+    "missing checkpoint": (
+        "benchmark.train", ["--task=digits/mlp"], ("originals",
+                                                   _remove_checkpoint),
+        "seed-2/checkpoint not found"),
     "original whose loss becomes NaN": (
         "benchmark.train", ["--task=digits/mlp:peak_learning_rate=1e38",
                             "--seeds=1"], None,
