@@ -16,11 +16,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import assert_runs_as_alone, built_once
+from conftest import built_once
 
 from benchmark import completion, procedures, records, splitter, storage
 from benchmark import sweep, timing
 from tasks import actor_critic, registry, resnet_layers, spec
+
+CARTPOLE_CAP = 500.0  # The most a CartPole-v1 episode returns.
 
 
 @pytest.fixture(scope="session")
@@ -58,9 +60,11 @@ def test_returns_are_noisy_and_the_headline_alpha_says_so(cartpole_sweep):
   _, by_cell = cartpole_sweep
   fields = by_cell[("stage.policy_head", "T1")]["protocol"]
   error = fields["evaluation_standard_error"]
-  assert error > 0
   p_stars = [o["p_star"] for o in by_cell[("stage.policy_head", "T1")][
       "originals"]]
+  # No noise only where the median original balances every episode to
+  # CartPole's cap (seen under other rounding: --xla_cpu_max_isa=SSE4_2).
+  assert error > 0 or np.median(p_stars) == CARTPOLE_CAP
   p0 = by_cell[("stage.policy_head", "T1")]["p0"]
   margin = lambda a: (1 - a) * (np.median(p_stars) - p0)
   usable = [a for a in (0.5, 0.9, 0.99) if margin(a) >= 2 * error]
@@ -329,7 +333,11 @@ def test_runs_fitted_to_device_memory_take_environment_parameters():
 
 def test_refilled_slots_give_ppo_runs_their_own_curves():
   # PPO's learner state holds its environments: four runs in two slots,
-  # stopping at different points, each equal to the run alone.
+  # stopping at different points, each equal to the run in a program of
+  # the same shape alone (its copy in the other slot). Not to the run
+  # unbatched: RL amplifies rounding, and under some instruction sets
+  # (--xla_cpu_max_isa=SSE4_2) a batched lane rounds otherwise than an
+  # unbatched run, so its last returns differed (366.25 against 500).
   task = registry.get_task("cartpole/ppo:smoke")
   original = task.init(jax.random.key(0))
   masks = [splitter.make_mask(original, splitter.Scheme("s", (pattern,)))
@@ -338,10 +346,17 @@ def test_refilled_slots_give_ppo_runs_their_own_curves():
               for name in ("T1", "T2", "T3", "T4")]
   keys = jax.random.split(jax.random.key(3), 4)
   stops = jnp.asarray([20.0, jnp.inf, 0.0, 30.0])
-  refilled = assert_runs_as_alone(
-      task, task.recipe.eval_updates,
-      jax.jit(completion.make_refilling_runs(task, slots=2)), keys,
-      [original] * 4, masks, settings, stops, atol=1e-5)
+  runs = jax.jit(completion.make_refilling_runs(task, slots=2))
+  stack = completion.stack_runs
+  refilled = runs(keys, stack([original] * 4), stack(masks), stack(settings),
+                  stops, task.data)
+  for i in range(4):
+    alone = runs(jnp.stack([keys[i]] * 2), stack([original] * 2),
+                 stack([masks[i]] * 2), stack([settings[i]] * 2),
+                 jnp.stack([stops[i]] * 2), task.data)
+    np.testing.assert_array_equal(refilled.performance[i],
+                                  alone.performance[0])
+    assert bool(refilled.diverged[i]) == bool(alone.diverged[0])
   performance = np.asarray(refilled.performance)
   assert np.isnan(performance[2, 1:]).all()  # Stopped at its first point.
   assert not np.isnan(performance[1]).any()  # Ran the whole schedule.
