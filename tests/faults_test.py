@@ -66,7 +66,7 @@ def test_a_sweep_killed_anywhere_resumes_to_an_uninterrupted_run(tmp_path):
 
 
 def tree(folder):
-  """Every file under `folder` with its size and sha256."""
+  """Every file under `folder` with its sha256."""
   return {os.path.relpath(os.path.join(d, f), folder):
           hashlib.sha256(open(os.path.join(d, f), "rb").read()).hexdigest()
           for d, _, files in os.walk(folder) for f in files}
