@@ -196,9 +196,9 @@ def bootstrap_band(values: Sequence[float],
     firsts = np.asarray(originals, np.float64)
     t0 = np.median(firsts)
     picks = rng.integers(0, len(firsts), size=(2, reps, len(firsts)))
+    drawn_t0 = np.median(firsts[picks], axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-      scales = np.where(np.median(firsts[picks], axis=-1) > 0,
-                        t0 / np.median(firsts[picks], axis=-1), np.nan)
+      scales = np.where(drawn_t0 > 0, t0 / drawn_t0, np.nan)
     resampled = resampled[0] * scales[0], resampled[1] * scales[1]
   differences = resampled[0] - resampled[1]
   lo, hi = np.nanpercentile(differences, percentiles)
@@ -280,31 +280,31 @@ def record_metrics(record: dict[str, Any],
       continue
     values = [float(v) for v in row["hardness"]]
     grid = [c / row["t0"] for c in record["eval_costs"]]
-    originals = originals_first_reach(record, row["alpha"])
-    band = tolerance_band(values, grid,
-                          grid_positions(record["eval_costs"], row["t"]),
-                          percentiles, originals=originals)
+    originals_t = originals_first_reach(record, row["alpha"])
+    band = tolerance_band(
+        values, grid, grid_positions(record["eval_costs"], row["t"]),
+        percentiles, originals=None if originals_t is None else [
+            math.inf if t is None else t for t in originals_t])
     key = Key(record["split"]["name"], record["procedure"]["name"],
               float(row["alpha"]))
     metrics[key] = {
         "split": key.split, "procedure": key.procedure, "alpha": key.alpha,
         "t0": row["t0"],
-        **({} if originals is None else {"originals_t": [
-            None if math.isinf(t) else t for t in originals]}),
+        **({} if originals_t is None else {"originals_t": originals_t}),
         "hardness": values, "censored": row["censored"],
         "iqm": float(row["summary"]["iqm"]), **band}
   return metrics
 
 
 def originals_first_reach(record: dict[str, Any],
-                          alpha: float) -> list[float] | None:
-  """Each original's first reach of `alpha` (`inf` if never), from the
+                          alpha: float) -> list[float | None] | None:
+  """Each original's first reach of `alpha` (None if never), from the
   record's reference; None for a record without them."""
   reference = record.get("reference") or {}
   if "originals_t" not in reference:
     return None
   column = list(record["alphas"]).index(alpha)
-  return [math.inf if ts[column] is None else float(ts[column])
+  return [None if ts[column] is None else float(ts[column])
           for ts in reference["originals_t"]]
 
 

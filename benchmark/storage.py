@@ -45,7 +45,8 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
   os.makedirs(directory, exist_ok=True)
   remove_stale_temporaries(path)
   try:
-    fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(path), dir=directory)
+    own = f"{_temporary_stem(path)}{os.getpid()}-"
+    fd, tmp = tempfile.mkstemp(prefix=own, dir=directory)
   except OSError as e:
     raise OSError(e.errno, e.strerror, path) from e
   try:
@@ -63,13 +64,12 @@ def write_bytes_atomic(path: str, data: bytes) -> None:
     raise
 
 
-def _temporary_prefix(path: str, pid: int | None = None) -> str:
-  """`.tmp-<file name>-<host>-<pid>-`: whose temporary file it is, so that
-  a later writer of the same file can tell a dead writer's from a live
-  one's."""
+def _temporary_stem(path: str) -> str:
+  """`.tmp-<file name>-<host>-`, which a writer's temporary file of `path`
+  continues with `<pid>-`: so that a later writer of the same file can tell
+  a dead writer's from a live one's."""
   host = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())
-  return (f".tmp-{os.path.basename(path)}-{host}-"
-          f"{os.getpid() if pid is None else pid}-")
+  return f".tmp-{os.path.basename(path)}-{host}-"
 
 
 def remove_stale_temporaries(path: str) -> list[str]:
@@ -77,10 +77,10 @@ def remove_stale_temporaries(path: str) -> list[str]:
   when they were killed between writing and renaming (SIGKILL runs no
   clean-up); a live writer's stay. Returns the paths removed."""
   directory = os.path.dirname(os.path.abspath(path))
-  prefix = _temporary_prefix(path, pid=0)[:-2]  # Up to the pid.
+  stem = _temporary_stem(path)
   removed = []
   for entry in (os.listdir(directory) if os.path.isdir(directory) else []):
-    match = re.fullmatch(re.escape(prefix) + r"(\d+)-[^/]*", entry)
+    match = re.fullmatch(re.escape(stem) + r"(\d+)-[^/]*", entry)
     if match and not _is_alive(int(match.group(1))):
       try:
         os.unlink(os.path.join(directory, entry))

@@ -45,9 +45,10 @@ def main(point: str, count: int, module: str, args: list[str]) -> None:
     def watched_replace(source, destination, **k):
       staged = os.sep + "committing" + os.sep
       text = str(destination)
-      if (point == "commit" and staged in str(source) and staged not in text
-          or point == "record" and os.sep + "records" + os.sep in text
-          and text.endswith(".json")):
+      if ((point == "commit" and staged in str(source)
+           and staged not in text)
+          or (point == "record" and os.sep + "records" + os.sep in text
+              and text.endswith(".json"))):
         event()
       return replace(source, destination, **k)
 
