@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import optax
 
 from agents import policies
-from tasks import spec
+from contract import spec
 
 ActorCriticFn = policies.ActorCriticFn
 PolicyFn = policies.PolicyFn

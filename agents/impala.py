@@ -32,7 +32,7 @@ import optax
 import rlax
 
 from agents import policies
-from tasks import spec
+from contract import spec
 
 ActorCriticFn = policies.ActorCriticFn
 # envpool's XLA step: `(handle, actions) -> (handle, (observations, rewards,

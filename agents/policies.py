@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tasks import spec
+from contract import spec
 
 # `apply(variables, observations) -> (logits [b, actions], values [b])`.
 ActorCriticFn = Callable[[spec.Variables, jax.Array],

@@ -8,7 +8,7 @@ environments included, is one jittable function, so a whole run of updates
 is a `lax` loop on the device and can be vmapped or mapped over seeds.
 
 The same step trains originals and completion runs (the engine's contract,
-`tasks/spec.py`): the optimiser is given, and parameters whose `trainable`
+`contract/spec.py`): the optimiser is given, and parameters whose `trainable`
 entry is False keep their values bit for bit.
 
 A network is `apply(variables, observations) -> (logits, values)` for a batch
@@ -25,7 +25,7 @@ import optax
 import rlax
 
 from agents import policies
-from tasks import spec
+from contract import spec
 
 ActorCriticFn = policies.ActorCriticFn
 

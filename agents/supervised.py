@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from tasks import spec, streams
+from contract import spec, streams
 
 # `apply(variables, images, train) -> (logits, updated_collections)`, where
 # `updated_collections` holds the non-parameter collections a training forward

@@ -9,8 +9,8 @@ from typing import Callable
 
 from absl import app, flags, logging
 
-from benchmark import compilation
-from tasks.spec import InputError
+from benchmark.engine import compilation
+from contract.spec import InputError
 
 
 def define_task_flags() -> None:

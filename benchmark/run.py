@@ -10,10 +10,15 @@ leaderboard under DIR/leaderboard/<task>.md, then prints the leaderboard.
 Rerunning the same command resumes: finished records are skipped.
 """
 
+import textwrap
+
 from absl import flags
 
-from benchmark import cli, procedures, splitter, sweep
-from tasks.spec import InputError
+from benchmark import cli
+from benchmark.publishing import leaderboard
+from benchmark.science import procedures, splitter
+from benchmark.sweeps import sweep
+from contract.spec import InputError
 
 cli.define_task_flags()
 cli.define_vmap_flag()
@@ -112,10 +117,12 @@ def main(argv):
       memory_limit_gib=FLAGS.memory_limit_gib,
       implementation=tuple(cli.implementation().items()),
       private=FLAGS.private, recompute=FLAGS.recompute)
-  result = sweep.run_sweep(settings, flags=cli.flag_values())
+  result = leaderboard.sweep_and_write(settings, flags=cli.flag_values())
   if not result["markdown"]:
     return  # Not the writing process of a multi-process job.
-  print(result["markdown"])
+  print(result["markdown"] + "\n")
+  for line in result["guide"]:
+    print(f"{textwrap.fill(line, width=79)}\n")
   print(f"{len(result['records'])} record(s) written, "
         f"{len(result['skipped'])} already done; leaderboard: "
         f"{result['leaderboard']}")

@@ -8,9 +8,10 @@
 import jax
 from absl import flags
 
-from benchmark import cli, splitter
+from benchmark import cli
+from benchmark.science import splitter
+from contract.spec import InputError
 from tasks import registry
-from tasks.spec import InputError
 
 cli.define_task_flags()
 flags.DEFINE_bool("list", False, "Print every parameter path, shape, size.")

@@ -17,9 +17,11 @@ import json
 
 from absl import flags
 
-from benchmark import cli, storage, timing
+from benchmark import cli
+from benchmark.engine import timing
+from benchmark.sweeps import storage
+from contract.spec import InputError
 from tasks import registry
-from tasks.spec import InputError
 
 cli.define_task_flags()
 flags.DEFINE_integer("seeds", 3, "Runs in the program.")

@@ -36,7 +36,9 @@ import sys
 
 from absl import flags
 
-from benchmark import cli, originals, protocol, storage, sweep
+from benchmark import cli
+from benchmark.science import protocol
+from benchmark.sweeps import originals, storage, sweep
 from tasks import registry
 
 cli.define_task_flags()

@@ -44,7 +44,8 @@ import ml_collections
 import numpy as np
 
 from agents import policies
-from tasks import actor_critic, gymnax_envs, recipes, spec
+from contract import spec
+from tasks import actor_critic, gymnax_envs, recipes
 
 ASSETS_HELP = (
     "install the envpool extra (pip install -e '.[envpool]', which brings "

@@ -22,7 +22,8 @@ import ml_collections
 import optax
 
 from agents import policies
-from tasks import actor_critic, recipes, resnet_layers, spec
+from contract import spec
+from tasks import actor_critic, recipes, resnet_layers
 
 
 def ppo_config(**values) -> ml_collections.ConfigDict:

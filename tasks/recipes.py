@@ -14,7 +14,7 @@ import numpy as np
 import optax
 
 from agents import supervised
-from tasks import spec
+from contract import spec
 
 
 def cache_dir(*parts: str) -> str:

@@ -26,7 +26,7 @@ import dataclasses
 import importlib
 from typing import Any, Mapping
 
-from tasks import spec
+from contract import spec
 
 # family -> package, or (package, preset config values).
 FAMILIES = {

@@ -17,7 +17,7 @@ import warnings
 import jax
 import numpy as np
 
-from tasks import spec
+from contract import spec
 
 INSTALL_HINT = ("pip install -e '.[tfds]' (tensorflow-cpu and "
                 "tensorflow-datasets)")

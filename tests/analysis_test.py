@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmark import analysis, board, records, sweep
+from benchmark.publishing import analysis, board
+from benchmark.sweeps import records, sweep
 from conftest import ROOT, run_cli
 from leaderboard_test import SLUG, TASK, as_v1, v2_records, v2_results
-from tasks.spec import InputError
+from contract.spec import InputError
 
 ALPHA = 0.9
 

@@ -17,7 +17,8 @@ import shutil
 import pytest
 from conftest import ROOT, run_cli
 
-from benchmark import protocol, storage, sweep
+from benchmark.science import protocol
+from benchmark.sweeps import storage, sweep
 
 SCHEME_MALFORMED = "name: x\nwithhold: [params/head/**\n"
 SCHEME_MISSPELT = "name: x\nwithhold: ['params/hed/*']\n"

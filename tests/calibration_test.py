@@ -8,7 +8,7 @@
 
 import pytest
 
-from benchmark import records, sweep
+from benchmark.sweeps import records, sweep
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmark import splitter, storage, sweep
+from benchmark.publishing import leaderboard
+from benchmark.science import splitter
+from benchmark.sweeps import storage, sweep
+from contract.spec import InputError
 from tasks import cifar10, pallas_conv, recipes, registry, resnet_layers
 from tasks.cifar10 import resnet
-from tasks.spec import InputError
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -257,7 +259,7 @@ def test_smoke_completion_run_and_the_pallas_kernel_gradient(tmp_path,
   name = "cifar10/resnet20:smoke"
   common = dict(task=name, splits=("branch.shortcut",), procedures=("T1",),
                 seeds=1, num_originals=1, alphas=(0.5,), bootstrap_reps=100)
-  first = sweep.run_sweep(sweep.SweepSettings(
+  first = leaderboard.sweep_and_write(sweep.SweepSettings(
       workdir=str(tmp_path / "xla"), **common), log=lambda _: None)
   assert "| branch.shortcut |" in first["markdown"]
   pallas = registry.get_task(name,

@@ -11,11 +11,12 @@ import sys
 import pytest
 from absl import flags
 
-from benchmark import originals as originals_lib
-from benchmark import perf
+from benchmark import perf as perf_command
+from benchmark.diagnostics import perf
+from benchmark.sweeps import originals as originals_lib
 from conftest import ROOT, built_once, run_cli
+from contract.spec import InputError
 from tasks import registry
-from tasks.spec import InputError
 
 SMALL = ["--splits=layer.head", "--procedures=T1,T3", "--seeds=2",
          "--num_originals=2", "--alphas=0.5,0.9", "--bootstrap_reps=200"]
@@ -45,7 +46,7 @@ import importlib, json, sys
 name, cases, output = sys.argv[1:]
 module = importlib.import_module(name)
 from absl import flags
-from tasks.spec import InputError
+from contract.spec import InputError
 errors = []
 for args in json.loads(cases):
   flags.FLAGS.unparse_flags()
@@ -302,7 +303,7 @@ def test_nothing_is_printed_after_the_error_line(tmp_path):
   script.write_text(
       "import sys, threading, time\n"
       "from benchmark import cli\n"
-      "from tasks.spec import InputError\n"
+      "from contract.spec import InputError\n"
       "def late():\n"
       "  time.sleep(0.5)\n"
       "  print('late report', file=sys.stderr)\n"
@@ -337,7 +338,7 @@ def perf_main(*args):
   flags.FLAGS.unparse_flags()
   flags.FLAGS(["perf", *args])
   try:
-    perf.main([])
+    perf_command.main([])
   finally:
     flags.FLAGS.unparse_flags()
 
@@ -408,7 +409,8 @@ def perf_result(tmp_path, *args):
 def test_perf_big_job_of_an_rl_task_scales_its_environments(tmp_path):
   # One timing per program keeps the test short. (Its intermittent hang
   # was jaxlib's batched CPU QR in the vmapped initialisation, now taken
-  # one run at a time: BUILD_NOTES, "The CartPole perf hang, found".)
+  # one run at a time: BUILD_NOTES, "XLA:CPU's batched QR deadlocks a
+  # 2-thread pool".)
   # A command, not this process: it compiles with the persistent
   # compilation cache of the command-line processes.
   _, measured = perf_result(tmp_path, "--tasks=cartpole/ppo:smoke",

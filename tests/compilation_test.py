@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from conftest import run_cli
 
-from benchmark import compilation
+from benchmark.engine import compilation
 
 
 def test_compile_stats_count_what_was_compiled():

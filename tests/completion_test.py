@@ -12,8 +12,11 @@ import pytest
 from conftest import assert_runs_as_alone
 
 from agents import supervised
-from benchmark import completion, procedures, splitter
-from tasks import digits, recipes, registry, spec
+from benchmark.engine import batching, completion, memory, prng, scratch
+from benchmark.engine import sharding
+from benchmark.science import procedures, splitter
+from contract import spec
+from tasks import digits, recipes, registry
 
 
 class NormMLP(nn.Module):
@@ -172,7 +175,7 @@ def test_batched_runs_equal_single_runs(digits_task, digits_originals,
   stops = jnp.asarray([0.8, jnp.inf, 0.9])  # Each run stops on its own.
   batched = assert_runs_as_alone(
       digits_task, budget,
-      completion.make_batched_completion(digits_task, budget, vmap_size),
+      batching.make_batched_completion(digits_task, budget, vmap_size),
       keys, originals, masks, settings, stops)
   assert np.isnan(batched.performance[0][-1])  # Stopped early.
   assert not np.isnan(batched.performance[1]).any()
@@ -199,8 +202,8 @@ def test_refilling_slots_give_each_run_its_own_curve(digits_task,
   stops = jnp.asarray([0.8, jnp.inf, 0.9, 0.85, 0.0, jnp.inf])
   refilled = assert_runs_as_alone(
       digits_task, budget,
-      jax.jit(completion.make_refilling_runs(digits_task, budget, slots,
-                                             group_width=group_width)),
+      jax.jit(batching.make_refilling_runs(digits_task, budget, slots,
+                                           group_width=group_width)),
       keys, originals, masks, settings, stops)
   performance = np.asarray(refilled.performance)
   assert np.isnan(performance[0, -1])  # Stopped early.
@@ -212,12 +215,12 @@ def test_refilling_slots_give_each_run_its_own_curve(digits_task,
 
 def test_refilling_refuses_bad_settings(digits_task):
   with pytest.raises(spec.InputError, match="slots must be at least 1"):
-    completion.make_refilling_runs(digits_task, slots=0)
+    batching.make_refilling_runs(digits_task, slots=0)
   with pytest.raises(spec.InputError, match="group width must be at least 1"):
-    completion.make_refilling_runs(digits_task, slots=2, group_width=0)
+    batching.make_refilling_runs(digits_task, slots=2, group_width=0)
   host_task = dataclasses.replace(digits_task, shardable=False)
   with pytest.raises(spec.InputError, match="vmapped"):
-    completion.make_refilling_runs(host_task, slots=2)
+    batching.make_refilling_runs(host_task, slots=2)
 
 
 def test_runs_too_large_for_memory_are_vmapped_in_chunks(digits_task,
@@ -228,19 +231,19 @@ def test_runs_too_large_for_memory_are_vmapped_in_chunks(digits_task,
   budget = completion.budget_schedule(digits_task.recipe, 0.1)
   original = digits_originals[0].variables
   args = (jax.random.split(jax.random.key(3), 8),
-          completion.stack_runs([original] * 8),
-          completion.stack_runs([completion.everything_withheld(original)] * 8),
-          completion.stack_runs([procedures.settings("T2",
-                                                     digits_task.recipe)] * 8),
+          batching.stack_runs([original] * 8),
+          batching.stack_runs([scratch.everything_withheld(original)] * 8),
+          batching.stack_runs([procedures.settings("T2",
+                                                   digits_task.recipe)] * 8),
           jnp.full((8,), jnp.inf), digits_task.data)
 
   compiled = functools.cache(
-      lambda vmap_size: completion.make_batched_completion(
+      lambda vmap_size: batching.make_batched_completion(
           digits_task, budget, vmap_size).lower(*args).compile())
-  needs = lambda vmap_size: completion.program_bytes(compiled(vmap_size))
+  needs = lambda vmap_size: memory.program_bytes(compiled(vmap_size))
   assert needs(1) < needs(4) < needs(None)
   logs = []
-  fitted = completion.make_batched_completion(
+  fitted = batching.make_batched_completion(
       digits_task, budget, memory_limit_bytes=needs(4), log=logs.append)(*args)
   assert logs == [f"device memory: 4 of 8 run(s) vmapped together need "
                   f"{needs(4) / 2**20:,.1f} MiB of {needs(4) / 2**20:,.1f} MiB"]
@@ -248,7 +251,7 @@ def test_runs_too_large_for_memory_are_vmapped_in_chunks(digits_task,
                              compiled(None)(*args).performance, atol=1e-6)
   with pytest.raises(spec.InputError, match="one run needs .* MiB of device "
                      "memory; .* MiB is available"):
-    completion.make_batched_completion(
+    batching.make_batched_completion(
         digits_task, budget, vmap_size=1,
         memory_limit_bytes=needs(1) - 1)(*args)
 
@@ -261,39 +264,39 @@ def test_programs_compile_with_the_tasks_xla_options(digits_task,
       jax.default_backend(): {"xla_no_such_option": True}})
   original = digits_originals[0].variables
   args = (jax.random.split(jax.random.key(3), 2),
-          completion.stack_runs([original] * 2),
-          completion.stack_runs([completion.everything_withheld(original)] * 2),
-          completion.stack_runs([procedures.settings("T2", task.recipe)] * 2),
+          batching.stack_runs([original] * 2),
+          batching.stack_runs([scratch.everything_withheld(original)] * 2),
+          batching.stack_runs([procedures.settings("T2", task.recipe)] * 2),
           jnp.full((2,), jnp.inf), task.data)
   keys = args[0]
   for program in [
-      lambda: completion.make_batched_completion(task, (0, 1))(*args),
-      lambda: completion.make_batched_completion(
+      lambda: batching.make_batched_completion(task, (0, 1))(*args),
+      lambda: batching.make_batched_completion(
           task, (0, 1), memory_limit_bytes=2**40)(*args),
-      lambda: completion.make_batched_completion(
-          task, (0, 1), mesh=completion.run_mesh(1))(*args),
-      lambda: completion.make_scratch_training(task)(keys),
-      lambda: completion.make_staged_scratch_training(task).start(keys)]:
+      lambda: batching.make_batched_completion(
+          task, (0, 1), mesh=sharding.run_mesh(1))(*args),
+      lambda: scratch.make_scratch_training(task)(keys),
+      lambda: scratch.make_staged_scratch_training(task).start(keys)]:
     with pytest.raises(Exception, match="xla_no_such_option"):
       program()
   # Options of another backend are not this one's.
   elsewhere = dataclasses.replace(digits_task, compiler_options={
       "no-such-backend": {"xla_no_such_option": True}})
-  completion.make_batched_completion(elsewhere, (0, 1))(*args)
+  batching.make_batched_completion(elsewhere, (0, 1))(*args)
 
 
 def test_vmap_size_must_be_positive(digits_task):
   with pytest.raises(spec.InputError, match="at least 1"):
-    completion.make_batched_completion(digits_task, vmap_size=0)
+    batching.make_batched_completion(digits_task, vmap_size=0)
 
 
 def test_scratch_training_is_t2_with_everything_withheld(digits_task):
-  key = completion.derive_key("scratch-test")
-  curves, variables = completion.make_scratch_training(digits_task)(key[None])
+  key = prng.derive_key("scratch-test")
+  curves, variables = scratch.make_scratch_training(digits_task)(key[None])
   shapes = jax.eval_shape(digits_task.init, key)
   placeholder = jax.tree.map(lambda s: jnp.ones(s.shape, s.dtype), shapes)
   run = jax.jit(completion.make_completion(digits_task))
-  curve, _ = run(key, placeholder, completion.everything_withheld(placeholder),
+  curve, _ = run(key, placeholder, scratch.everything_withheld(placeholder),
                  procedures.settings("T2", digits_task.recipe), jnp.inf,
                  digits_task.data)
   np.testing.assert_allclose(curves.performance[0], curve.performance,
@@ -323,9 +326,9 @@ def test_budget_schedule(digits_task):
 
 
 def test_keys_are_derived_from_names():
-  a = completion.derive_key("digits/mlp", "abc", "layer.head", "T1", 0)
-  b = completion.derive_key("digits/mlp", "abc", "layer.head", "T1", 0)
-  c = completion.derive_key("digits/mlp", "abc", "layer.head", "T1", 1)
+  a = prng.derive_key("digits/mlp", "abc", "layer.head", "T1", 0)
+  b = prng.derive_key("digits/mlp", "abc", "layer.head", "T1", 0)
+  c = prng.derive_key("digits/mlp", "abc", "layer.head", "T1", 1)
   assert jnp.array_equal(jax.random.key_data(a), jax.random.key_data(b))
   assert not jnp.array_equal(jax.random.key_data(a), jax.random.key_data(c))
 

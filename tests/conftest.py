@@ -18,8 +18,8 @@ import rlax  # pylint: disable=unused-import
 import jax
 import numpy as np
 
-from benchmark import compilation, completion
-from benchmark import originals as originals_lib
+from benchmark.engine import batching, compilation, completion, scratch
+from benchmark.sweeps import originals as originals_lib
 from tasks import registry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +78,7 @@ class Killed(Exception):
 
 def interrupt_after(monkeypatch, segments: int) -> None:
   """Makes the next resumable training stop after `segments` segments."""
-  make = completion.make_staged_scratch_training
+  make = scratch.make_staged_scratch_training
 
   def make_interrupted(task, vmap_size=None):
     staged = make(task, vmap_size)
@@ -92,7 +92,7 @@ def interrupt_after(monkeypatch, segments: int) -> None:
 
     return staged._replace(advance=advance)
 
-  monkeypatch.setattr(completion, "make_staged_scratch_training",
+  monkeypatch.setattr(scratch, "make_staged_scratch_training",
                       make_interrupted)
 
 
@@ -113,8 +113,8 @@ def assert_runs_as_alone(task, budget, runs, keys, originals, masks,
   """Runs `runs` (a batched completion engine) on stacked runs and checks
   each curve (within `atol`) and divergence flag against the same run
   alone; returns the batched curves."""
-  batched = runs(keys, completion.stack_runs(originals),
-                 completion.stack_runs(masks), completion.stack_runs(settings),
+  batched = runs(keys, batching.stack_runs(originals),
+                 batching.stack_runs(masks), batching.stack_runs(settings),
                  stops, task.data)
   run = jax.jit(completion.make_completion(task, budget))
   for i in range(len(keys)):

@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 from conftest import ROOT, train_interrupted
 
-from benchmark import completion, procedures, splitter
-from benchmark import originals as originals_lib
-from tasks import envpool_envs, registry, spec
+from benchmark.engine import batching, completion, scratch
+from benchmark.science import procedures, splitter
+from benchmark.sweeps import originals as originals_lib
+from contract import spec
+from tasks import envpool_envs, registry
 
 envpool = pytest.importorskip("envpool")
 
@@ -42,13 +44,13 @@ def check_real_game(name, observation_shape, num_actions):
           "layer.policy_head", "layer.value_head"} <= layers
   [(_, withheld)] = splitter.resolve_schemes(original, ["stage.policy_head"],
                                              task.name)
-  runs = completion.make_batched_completion(task,
-                                            vmap_size=task.default_vmap_size)
+  runs = batching.make_batched_completion(task,
+                                          vmap_size=task.default_vmap_size)
   settings = procedures.settings("T1", task.recipe)
   curves = runs(jax.random.split(jax.random.key(1), 2),
-                completion.stack_runs([original] * 2),
-                completion.stack_runs([withheld] * 2),
-                completion.stack_runs([settings] * 2),
+                batching.stack_runs([original] * 2),
+                batching.stack_runs([withheld] * 2),
+                batching.stack_runs([settings] * 2),
                 jnp.full((2,), jnp.inf), task.data)
   assert np.all(np.isfinite(curves.performance))
   assert not np.any(curves.diverged)
@@ -144,7 +146,7 @@ def test_resumed_training_steps_the_new_pool(monkeypatch, tmp_path):
 
   stale = registry.get_task(name)
   variables = task.init(jax.random.key(0))
-  withheld = completion.everything_withheld(variables)
+  withheld = scratch.everything_withheld(variables)
   t2 = procedures.settings("T2", task.recipe)
   old_state = completion.procedure_learner(stale, withheld, t2).init(
       variables, jax.random.key(1))

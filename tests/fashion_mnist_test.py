@@ -7,10 +7,11 @@ import jax
 import numpy as np
 import pytest
 
-from benchmark import originals as originals_lib
-from benchmark import storage, sweep
+from benchmark.publishing import leaderboard
+from benchmark.sweeps import originals as originals_lib
+from benchmark.sweeps import storage, sweep
+from contract.spec import InputError
 from tasks import fashion_mnist, registry
-from tasks.spec import InputError
 
 
 def test_idx_files_are_read_with_the_published_shapes_and_labels():
@@ -54,7 +55,7 @@ def test_smoke_sweep_end_to_end(tmp_path):
       task="fashion_mnist/cnn:smoke", splits=("layer.bn2",),
       procedures=("T1",), seeds=1, num_originals=1, alphas=(0.5,),
       workdir=str(tmp_path), bootstrap_reps=100)
-  result = sweep.run_sweep(settings, log=lambda _: None)
+  result = leaderboard.sweep_and_write(settings, log=lambda _: None)
   assert len(result["records"]) == 1
   assert "| layer.bn2 |" in result["markdown"]
   assert "batch_stats/bn2/mean" in open(result["records"][0]).read()

@@ -3,9 +3,9 @@ censored values marked as lower bounds (`>`), caps drawn, v1 refused."""
 
 import pytest
 
-from benchmark import board, figures
+from benchmark.publishing import board, figures
 from leaderboard_test import as_v1, v2_records
-from tasks.spec import InputError
+from contract.spec import InputError
 
 
 @pytest.fixture(scope="module")

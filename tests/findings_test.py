@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from conftest import ROOT, built_once, run_cli
 
-from benchmark import findings, records, statistics, sweep
-from tasks.spec import InputError
+from benchmark.publishing import findings
+from benchmark.science import statistics
+from benchmark.sweeps import records, sweep
+from contract.spec import InputError
 
 REPS = 200  # Bootstrap resamples: enough to exercise every interval.
 SUPERVISED = "digits/mlp:num_updates=60"

@@ -7,8 +7,10 @@ import jax.numpy as jnp
 import optax
 import pytest
 
-from benchmark import completion, hardness, procedures, splitter
-from tasks import digits, recipes, spec
+from benchmark.engine import completion, prng, scratch
+from benchmark.science import hardness, procedures, splitter
+from contract import spec
+from tasks import digits, recipes
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,8 @@ def test_haiku_paths_and_families(haiku_task):
 
 
 def test_haiku_completion_recovers_the_head(haiku_task):
-  train = completion.make_scratch_training(haiku_task)
-  curves, originals = train(jnp.stack([completion.derive_key("h", s)
+  train = scratch.make_scratch_training(haiku_task)
+  curves, originals = train(jnp.stack([prng.derive_key("h", s)
                                        for s in range(2)]))
   original = jax.tree.map(lambda v: v[0], originals)
   p_star = float(curves.performance[0, -1])

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from benchmark import hardness
-from tasks.spec import InputError
+from benchmark.science import hardness
+from contract.spec import InputError
 
 COSTS = [0, 10, 20, 40]
 

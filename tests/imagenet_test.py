@@ -11,11 +11,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmark import originals as originals_lib
-from benchmark import completion, procedures, splitter, streaming
+from benchmark.engine import batching, streaming
+from benchmark.science import procedures, splitter
+from benchmark.sweeps import originals as originals_lib
+from contract.spec import InputError
 from tasks import imagenet, registry, tfds_support
 from tasks.imagenet import resnet50
-from tasks.spec import InputError
 
 SMOKE = "imagenet/resnet50:smoke"
 NUM_EXAMPLES = 16  # Mock examples in every split.
@@ -163,9 +164,9 @@ def test_streamed_completion_runs(task, template):
   originals = jax.tree.map(lambda x: jnp.stack([x, x]), template)
   keys = jnp.stack([jax.random.key(1), jax.random.key(2)])
   runs = streaming.make_streamed_completion(task)
-  curves = runs(keys, originals, completion.stack_runs([mask] * 2),
-                completion.stack_runs([procedures.settings("T1", task.recipe)]
-                                      * 2),
+  curves = runs(keys, originals, batching.stack_runs([mask] * 2),
+                batching.stack_runs([procedures.settings("T1", task.recipe)]
+                                    * 2),
                 jnp.asarray([jnp.inf, jnp.inf]), task.data)
   num_evals = len(task.recipe.eval_updates)
   assert task.recipe.eval_updates[-1] == 8

@@ -18,7 +18,7 @@ import runpy
 import signal
 import sys
 
-from benchmark import storage
+from benchmark.sweeps import storage
 
 
 def main(point: str, count: int, module: str, args: list[str]) -> None:

@@ -12,10 +12,11 @@ import shutil
 
 import pytest
 
-from benchmark import board, hardness, leaderboard, protocol, records, site
-from benchmark import statistics, sweep
+from benchmark.publishing import board, leaderboard, site
+from benchmark.science import hardness, protocol, statistics
+from benchmark.sweeps import records, sweep
 from conftest import built_once, run_cli
-from tasks.spec import InputError
+from contract.spec import InputError
 
 TASK = "digits/mlp:num_updates=60"  # Seconds on CPU: 3 originals, 60 updates.
 SLUG = "digits-mlp-num_updates=60"
@@ -464,3 +465,25 @@ def test_a_partial_sweep_says_what_it_lacks():
       "procedure shown (their missing cells read —). Security is the "
       "minimum over the procedures measured, so it can only fall as the "
       "rest arrives.")
+
+
+def test_reading_guide_explains_the_top_row(good):
+  """The lines under `make demo`'s tables name the headline alpha, the top
+  split with its security and procedure, and the cap of censored cells: the
+  numbers of the board's own first row."""
+  [entry] = board.build(good)["tasks"]
+  key = board.alpha_key(entry["ranking_alpha"])
+  top = entry["rows"][0]
+  security = top["by_alpha"][key]["security"]
+  lines = leaderboard.reading_guide(entry)
+  assert len(lines) == 3
+  assert f"alpha {entry['ranking_alpha']:g}" in lines[0]
+  assert f"`{top['split']}`" in lines[1]
+  assert leaderboard.security_text(security) in lines[1]
+  assert f"best procedure, {security['procedure']}," in lines[1]
+  assert f"B/t0 = {entry['caps'][key]:.3f}" in lines[2]
+  # A board whose top row is another split says so.
+  other = copy.deepcopy(entry)
+  other["rows"] = other["rows"][1:]
+  assert f"`{other['rows'][0]['split']}`" in leaderboard.reading_guide(
+      other)[1]

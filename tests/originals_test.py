@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from conftest import ROOT, run_cli, train_interrupted
 
-from benchmark import completion
-from benchmark import originals as originals_lib
-from benchmark import protocol, storage, sweep
-from tasks import registry, spec
+from benchmark.engine import scratch
+from benchmark.science import protocol
+from benchmark.sweeps import originals as originals_lib
+from benchmark.sweeps import storage, sweep
+from contract import spec
+from tasks import registry
 
 
 def test_resumed_training_is_the_uninterrupted_one(monkeypatch, tmp_path):
@@ -111,7 +113,7 @@ def test_time_limit_within_a_segment_trains_what_fits(monkeypatch, tmp_path):
   clock = [0.0]
   monkeypatch.setattr(originals_lib, "time",
                       types.SimpleNamespace(time=lambda: clock[0]))
-  make = completion.make_staged_scratch_training
+  make = scratch.make_staged_scratch_training
 
   def make_timed(task, vmap_size=None):
     staged = make(task, vmap_size)
@@ -126,7 +128,7 @@ def test_time_limit_within_a_segment_trains_what_fits(monkeypatch, tmp_path):
 
     return staged._replace(advance=advance, train=train)
 
-  monkeypatch.setattr(completion, "make_staged_scratch_training", make_timed)
+  monkeypatch.setattr(scratch, "make_staged_scratch_training", make_timed)
   workdir = str(tmp_path / "paused")
   with pytest.raises(originals_lib.Paused, match=(
       r"after evaluation segment 2 of 4 of cartpole/ppo:smoke, 2 of the 5 "

@@ -13,9 +13,11 @@ import pytest
 from conftest import run_cli
 
 from agents import supervised
-from benchmark import completion, hardness, procedures, protocol, records
-from benchmark import splitter, storage, sweep
-from tasks import digits, recipes, spec
+from benchmark.engine import completion, scratch
+from benchmark.science import hardness, procedures, protocol, splitter
+from benchmark.sweeps import records, storage, sweep
+from contract import spec
+from tasks import digits, recipes
 
 
 class ResidualNormNet(nn.Module):
@@ -58,7 +60,7 @@ def test_withheld_kernels_of_a_batch_normalised_resnet_recover_under_t1(
   """Kernels re-initialised under T1: with the running statistics updated
   by the run's forward passes the network recovers far above chance, and
   every parameter that is not withheld stays bit for bit."""
-  curves, trained = completion.make_scratch_training(residual_task)(
+  curves, trained = scratch.make_scratch_training(residual_task)(
       jnp.stack([jax.random.key(0)]))
   original = jax.tree.map(lambda x: x[0], trained)
   p_star = float(curves.performance[0, -1])
@@ -229,10 +231,10 @@ def published(monkeypatch, tmp_path):
 
 def test_published_sweeps_refuse_uncommitted_code(published, monkeypatch):
   monkeypatch.setattr(storage, "dirty_code_files",
-                      lambda: ["benchmark/sweep.py"])
+                      lambda: ["benchmark/sweeps/sweep.py"])
   settings = sweep.SweepSettings(task="digits/mlp", workdir=str(published))
   with pytest.raises(spec.InputError,
-                     match="committed code only.*benchmark/sweep.py"):
+                     match="committed code only.*benchmark/sweeps/sweep.py"):
     sweep.run_sweep(settings, log=lambda _: None)
   with pytest.raises(spec.InputError, match="private records"):
     sweep.run_sweep(sweep.SweepSettings(task="digits/mlp", private=True,

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from benchmark import leaderboard, records, storage, sweep
+from benchmark.publishing import leaderboard
+from benchmark.sweeps import records, storage, sweep
 from conftest import ROOT
-from tasks.spec import InputError
+from contract.spec import InputError
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmark import regression, storage
+from benchmark.diagnostics import regression
+from benchmark.sweeps import storage
 from conftest import ROOT, run_cli
-from tasks.spec import InputError
+from contract.spec import InputError
 
 REFERENCE_DIR = os.path.join(ROOT, "results", "reference")
 CHEAPEST = "digits"  # The configuration the perturbed CLI check reruns.

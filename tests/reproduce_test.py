@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from benchmark import records, reproduce, storage
+from benchmark.sweeps import records, reproduce, storage
 from conftest import ROOT, run_cli
 
 PUBLISHED = os.path.join(ROOT, "results", "records", "digits-mlp")

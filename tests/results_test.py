@@ -12,9 +12,11 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from benchmark import board, leaderboard, records, splitter, storage
+from benchmark.publishing import board, leaderboard
+from benchmark.science import splitter
+from benchmark.sweeps import records, storage
+from contract.spec import InputError
 from tasks import cifar10, recipes
-from tasks.spec import InputError
 
 RESULTS = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "results")

@@ -18,9 +18,12 @@ import numpy as np
 import pytest
 from conftest import built_once
 
-from benchmark import completion, procedures, records, splitter, storage
-from benchmark import sweep, timing
-from tasks import actor_critic, registry, resnet_layers, spec
+from benchmark.engine import batching, completion, scratch, timing
+from benchmark.publishing import leaderboard
+from benchmark.science import procedures, splitter
+from benchmark.sweeps import records, storage, sweep
+from contract import spec
+from tasks import actor_critic, registry, resnet_layers
 
 CARTPOLE_CAP = 500.0  # The most a CartPole-v1 episode returns.
 
@@ -105,7 +108,7 @@ def test_haiku_agent_has_the_same_parts_and_learns():
       "layer.policy_head", "layer.value_head"}
   assert {"layer.policy_head", "layer.value_head",
           "layer.actor_torso-dense0"} <= layer_splits(flax_vars)
-  curves, _ = completion.make_scratch_training(haiku_task, 1)(
+  curves, _ = scratch.make_scratch_training(haiku_task, 1)(
       jax.random.split(key, 2))
   assert np.all(np.isfinite(curves.performance))
   assert not np.any(curves.diverged)
@@ -301,12 +304,12 @@ def test_minatar_games_run_on_the_device(family):
   assert np.isfinite(task.p0) and task.p0 >= 0
   [(_, withheld)] = splitter.resolve_schemes(variables, ["stage.policy_head"],
                                              task.name)
-  run = completion.make_batched_completion(task, vmap_size=1)
+  run = batching.make_batched_completion(task, vmap_size=1)
   curves = run(jax.random.split(jax.random.key(1), 2),
                jax.tree.map(lambda v: jnp.stack([v, v]), variables),
-               completion.stack_runs([withheld] * 2),
-               completion.stack_runs([procedures.settings("T1", task.recipe)]
-                                     * 2),
+               batching.stack_runs([withheld] * 2),
+               batching.stack_runs([procedures.settings("T1", task.recipe)]
+                                   * 2),
                jnp.full((2,), jnp.inf), task.data)
   assert np.all(np.isfinite(curves.performance))
 
@@ -319,15 +322,15 @@ def test_runs_fitted_to_device_memory_take_environment_parameters():
   original = task.init(jax.random.key(0))
   mask = splitter.make_mask(original, splitter.Scheme("s", ("params/**",)))
   args = (jax.random.split(jax.random.key(2), 2),
-          completion.stack_runs([original] * 2),
-          completion.stack_runs([mask] * 2),
-          completion.stack_runs([procedures.settings("T2", task.recipe)] * 2),
+          batching.stack_runs([original] * 2),
+          batching.stack_runs([mask] * 2),
+          batching.stack_runs([procedures.settings("T2", task.recipe)] * 2),
           jnp.full((2,), jnp.inf), task.data)
   assert any(isinstance(leaf, (int, float))
              for leaf in jax.tree.leaves(task.data))
-  fitted = completion.make_batched_completion(
+  fitted = batching.make_batched_completion(
       task, vmap_size=1, memory_limit_bytes=2**40)(*args)
-  plain = completion.make_batched_completion(task, vmap_size=1)(*args)
+  plain = batching.make_batched_completion(task, vmap_size=1)(*args)
   np.testing.assert_array_equal(fitted.performance, plain.performance)
 
 
@@ -346,8 +349,8 @@ def test_refilled_slots_give_ppo_runs_their_own_curves():
               for name in ("T1", "T2", "T3", "T4")]
   keys = jax.random.split(jax.random.key(3), 4)
   stops = jnp.asarray([20.0, jnp.inf, 0.0, 30.0])
-  runs = jax.jit(completion.make_refilling_runs(task, slots=2))
-  stack = completion.stack_runs
+  runs = jax.jit(batching.make_refilling_runs(task, slots=2))
+  stack = batching.stack_runs
   refilled = runs(keys, stack([original] * 4), stack(masks), stack(settings),
                   stops, task.data)
   for i in range(4):
@@ -386,7 +389,7 @@ def cartpole_trajectory_sweep(cartpole_sweep, tmp_path_factory):
   # The value head under every procedure: the no-op calibration.
   no_op = sweep.run_sweep(sweep.SweepSettings(
       splits=("stage.value_head",), **common), log=lambda _: None)
-  result = sweep.run_sweep(sweep.SweepSettings(
+  result = leaderboard.sweep_and_write(sweep.SweepSettings(
       splits=("stage.policy_head",), procedures=("T1", "T2"), **common),
                            log=lambda _: None)
   assert len(result["records"]) == 2

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, run_cli
 
-from benchmark import completion
-from tasks import spec
+from benchmark.engine import sharding
+from contract import spec
 
 SWEEP = ("--task=digits/mlp:num_updates=120",
          "--splits=layer.hidden2,layer.head", "--procedures=T1,T2",
@@ -118,4 +118,4 @@ def test_two_processes_give_the_records_of_one(one_device, tmp_path):
 
 def test_more_devices_than_there_are_is_an_input_error():
   with pytest.raises(spec.InputError, match="asked for 64 device"):
-    completion.run_mesh(64)
+    sharding.run_mesh(64)

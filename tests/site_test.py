@@ -10,13 +10,15 @@ censored values and caps, the roles across tasks. They are skipped only when
 import copy
 import glob
 import html.parser
+import importlib.resources
 import json
 import os
 import shutil
 
 import pytest
 
-from benchmark import site, splitter
+from benchmark.publishing import site
+from benchmark.science import splitter
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -300,14 +302,40 @@ def _write_png(path, seed):
   image.save(path)
 
 
+def _write_four_panels(path):
+  """A wide figure like the hardness curves: four panels with small text,
+  2160 x 480 px, so that its thumbnail is far smaller than the image."""
+  from PIL import Image, ImageDraw  # pylint: disable=g-import-not-at-top
+  image = Image.new("RGB", (2160, 480), "white")
+  draw = ImageDraw.Draw(image)
+  for k in range(4):
+    x = 60 + 520 * k
+    draw.rectangle([(x, 40), (x + 440, 420)], outline="black", width=2)
+    draw.text((x + 200, 12), f"T{k + 1}", fill="black")
+    draw.line([(x, 400 - 30 * k), (x + 440, 60 + 20 * k)], fill="#1f77b4",
+              width=3)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  image.save(path)
+
+
 @pytest.fixture
-def page(browser, tmp_path):
-  """The page of `make_board()`, opened from file://; at the end, asserts
-  that no console error or page error occurred."""
-  for seed, name in enumerate(["a_curves.png", "a_pareto.png", "b.png"]):
+def site_path(tmp_path):
+  """`make_board()`'s page and its figures under tmp_path; its path."""
+  _write_four_panels(str(tmp_path / "figures" / "a_curves.png"))
+  for seed, name in enumerate(["a_pareto.png", "b.png"]):
     _write_png(str(tmp_path / "figures" / name), seed)
-  path = site.write(make_board(), str(tmp_path / "index.html"))
-  context = browser.new_context(viewport={"width": 1440, "height": 900})
+  return site.write(make_board(), str(tmp_path / "index.html"))
+
+
+def _open(browser, path, width, javascript=True):
+  """Opens `path` from file:// in a new context `width` px wide.
+
+  Returns:
+    (context, tab, errors): `errors` collects console errors and page
+    errors as they occur.
+  """
+  context = browser.new_context(viewport={"width": width, "height": 900},
+                                java_script_enabled=javascript)
   tab = context.new_page()
   tab.set_default_timeout(15_000)
   errors = []
@@ -316,6 +344,14 @@ def page(browser, tmp_path):
   tab.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
   tab.goto("file://" + path)
   tab.wait_for_selector("section.task table.leaderboard tbody tr")
+  return context, tab, errors
+
+
+@pytest.fixture
+def page(browser, site_path):
+  """The page of `make_board()`, opened from file://; at the end, asserts
+  that no console error or page error occurred."""
+  context, tab, errors = _open(browser, site_path, 1440)
   yield tab
   context.close()
   assert not errors, errors
@@ -630,3 +666,210 @@ def test_committed_page_shows_every_entry_and_its_figures(browser):
   assert all(width > 100 for width in sizes), sizes
   context.close()
   assert not errors, errors
+
+
+# --- Layout, figures, and the page without JavaScript. -------------------
+
+
+def _root_path(*parts):
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  return os.path.join(root, *parts)
+
+
+def layout(tab):
+  """The page's scroll width, and for each section its table container's
+  scroll and client widths, its box and each header's box (CSS px)."""
+  return tab.evaluate("""() => {
+    const box = n => {
+      const b = n.getBoundingClientRect();
+      return {left: b.left, right: b.right, width: b.width};
+    };
+    return {
+      pageWidth: document.documentElement.scrollWidth,
+      sections: [...document.querySelectorAll('section.task')].map(s => {
+        const wrap = s.querySelector('.table-wrap');
+        return {
+          task: s.dataset.task, wrap: box(wrap),
+          scrollWidth: wrap.scrollWidth, clientWidth: wrap.clientWidth,
+          headers: Object.fromEntries([...s.querySelectorAll('thead th')].map(
+              th => [th.dataset.key, box(th)])),
+          split: box(s.querySelector('tbody td.split'))};
+      })};
+  }""")
+
+
+def assert_tables_fit(tab, width):
+  """At `width` px, no table scrolls sideways and every column, key ones
+  (split, security, Pareto, P(harder)) included, lies inside its table's
+  container and inside the viewport."""
+  tab.set_viewport_size({"width": width, "height": 900})
+  got = layout(tab)
+  assert got["pageWidth"] <= width
+  assert got["sections"]
+  for s in got["sections"]:
+    assert s["scrollWidth"] <= s["clientWidth"], s
+    for key, box in s["headers"].items():
+      assert s["wrap"]["left"] <= box["left"], (s["task"], key)
+      assert box["right"] <= s["wrap"]["right"] <= width, (s["task"], key)
+
+
+@needs_chromium
+def test_tables_fit_1400_px(browser, site_path, tmp_path):
+  context, tab, errors = _open(browser, site_path, 1400)
+  assert_tables_fit(tab, 1400)
+  # Wide enough that it fits by wrapping: a cell's parts share lines, and
+  # the grid's winner goes under its value, each part whole.
+  cell = tab.locator(f'section[data-task="{A}"] tr[data-split="first.4"] '
+                     'td[data-procedure="T3"]')
+  value, won = (cell.locator(x).bounding_box() for x in (".v", ".won"))
+  assert won["y"] >= value["y"] + value["height"] - 1
+  tab.screenshot(path=str(tmp_path / "tables_1400.png"), full_page=True)
+  context.close()
+  assert not errors, errors
+
+
+@needs_chromium
+def test_committed_page_fits_1400_px(browser, tmp_path):
+  """Every table of the committed page, four procedures wide, fits."""
+  context, tab, errors = _open(
+      browser, _root_path("results", "site", "index.html"), 1400)
+  assert_tables_fit(tab, 1400)
+  tab.screenshot(path=str(tmp_path / "committed_1400.png"), full_page=True)
+  context.close()
+  assert not errors, errors
+
+
+@needs_chromium
+def test_narrow_screen_scrolls_inside_the_table(browser, site_path, tmp_path):
+  """At 800 px a four-procedure table scrolls inside its container (the
+  page does not); scrolled to its end, the key columns show and the split
+  stays in view."""
+  context, tab, errors = _open(browser, site_path, 800)
+  tab.screenshot(path=str(tmp_path / "tables_800.png"), full_page=True)
+  got = layout(tab)
+  assert got["pageWidth"] <= 800
+  a = next(s for s in got["sections"] if s["task"] == A)
+  assert a["scrollWidth"] > a["clientWidth"]
+  wrap = f'section[data-task="{A}"] .table-wrap'
+  tab.eval_on_selector(wrap, "w => { w.scrollLeft = w.scrollWidth; }")
+  assert tab.eval_on_selector(wrap, "w => w.scrollLeft") > 0
+  a = next(s for s in layout(tab)["sections"] if s["task"] == A)
+  inside = lambda box: (a["wrap"]["left"] <= box["left"] and
+                        box["right"] <= a["wrap"]["right"] <= 800)
+  for key in ("split", "security", "pareto", "p_next"):
+    assert inside(a["headers"][key]), key
+  assert inside(a["split"])
+  assert a["headers"]["rank"]["right"] < a["wrap"]["left"]  # scrolled away
+  tab.locator(wrap).screenshot(path=str(tmp_path / "table_800_scrolled.png"))
+  context.close()
+  assert not errors, errors
+
+
+@needs_chromium
+def test_header_row_has_no_band(page):
+  """The header row has the page's background, and no header is taller
+  than two lines: no band above the labels."""
+  page.set_viewport_size({"width": 1400, "height": 900})
+  background = page.evaluate(
+      "getComputedStyle(document.documentElement).backgroundColor")
+  headers = page.eval_on_selector_all(
+      "table.leaderboard thead th", """ths => ths.map(th => {
+        const s = getComputedStyle(th);
+        return {key: th.dataset.key, background: s.backgroundColor,
+                height: th.getBoundingClientRect().height,
+                most: 2 * parseFloat(s.lineHeight) + parseFloat(s.paddingTop)
+                      + parseFloat(s.paddingBottom)
+                      + parseFloat(s.borderBottomWidth)};
+      })""")
+  assert len(headers) == 6 + 10 + 8
+  for th in headers:
+    assert th["background"] == background, th
+    assert th["height"] <= th["most"] + 0.5, th
+
+
+@needs_chromium
+def test_figure_opens_large_on_click(browser, site_path, tmp_path):
+  context, tab, errors = _open(browser, site_path, 1400)
+  thumb = tab.locator(f'section[data-task="{A}"] figure img').nth(0)
+  thumb.scroll_into_view_if_needed()
+  tab.wait_for_function("i => i.complete && i.naturalWidth > 0",
+                        arg=thumb.element_handle())
+  small = thumb.bounding_box()
+  assert tab.locator("dialog").count() == 0
+  thumb.click()
+  dialog = tab.locator("dialog.lightbox")
+  assert dialog.evaluate("d => d.open")
+  image = dialog.locator("img")
+  tab.wait_for_function("i => i.complete && i.naturalWidth > 0",
+                        arg=image.element_handle())
+  big = image.bounding_box()
+  natural = image.evaluate("i => i.naturalWidth")
+  assert natural == 2160
+  # Three times the thumbnail, its text at 60% of its size in the image or
+  # more, all of it in the window.
+  assert big["width"] >= 3 * small["width"], (big, small)
+  assert big["width"] >= 0.6 * natural, big
+  assert 0 <= big["x"] and big["x"] + big["width"] <= 1400
+  assert 0 <= big["y"] and big["y"] + big["height"] <= 900
+  assert dialog.locator(".caption").inner_text() == "Hardness vs alpha"
+  assert dialog.locator("a").get_attribute("href") == "figures/a_curves.png"
+  tab.screenshot(path=str(tmp_path / "figure_open.png"))
+  image.click()  # Actual size, and back.
+  assert image.bounding_box()["width"] == natural
+  image.click()
+  assert image.bounding_box()["width"] == big["width"]
+  tab.keyboard.press("Escape")
+  assert not dialog.evaluate("d => d.open")
+  assert dialog.is_hidden()
+  context.close()
+  assert not errors, errors
+
+
+@needs_chromium
+def test_without_javascript_the_tables_show(browser, site_path, tmp_path):
+  """With JavaScript off: every table, in rank order at its ranking alpha,
+  as the script shows it; no controls; figures link to their images."""
+  context, tab, errors = _open(browser, site_path, 1400)
+  tasks = ["cross-task", A, B]
+  shown = {task: table(tab, task) for task in tasks}
+  context.close()
+  assert not errors, errors
+  context, tab, errors = _open(browser, site_path, 1400, javascript=False)
+  assert tab.locator("th button").count() == 0  # the script did not run
+  for task in tasks:
+    assert tab.locator(f'section[data-task="{task}"] table').is_visible()
+    assert table(tab, task) == shown[task]
+    rows = tab.locator(f'section[data-task="{task}"] tbody tr')
+    assert rows.count() == len(shown[task])
+    assert all(rows.nth(i).is_visible() for i in range(rows.count()))
+  assert splits(tab, A) == ["first.4", "last.2", "types.bias",
+                            "layer.conv1", "random.0.5"]
+  assert shown[A][0]["T1"] == ">0.950 [0.80, 1.10] c=1/3"
+  assert tab.locator(".controls").is_hidden()
+  assert tab.locator("header .js-only").is_hidden()
+  assert "JavaScript is off" in tab.inner_text("noscript .legend")
+  assert_tables_fit(tab, 1400)
+  tab.screenshot(path=str(tmp_path / "nojs_1400.png"), full_page=True)
+  tab.set_viewport_size({"width": 800, "height": 900})
+  assert layout(tab)["pageWidth"] <= 800
+  assert tab.locator(f'section[data-task="{A}"] td.split').first.is_visible()
+  tab.screenshot(path=str(tmp_path / "nojs_800.png"), full_page=True)
+  # A figure is a link to its image.
+  tab.locator(f'section[data-task="{A}"] figure a').first.click()
+  tab.wait_for_url("**/figures/a_curves.png")
+  context.close()
+  assert not errors, errors
+
+
+def test_page_inlines_its_static_files():
+  """The page holds the template's HTML with page.css and page.js inline,
+  and every placeholder filled in."""
+  page = site.render(make_board())
+  files = importlib.resources.files(site.__package__) / "page"
+  for name in ("page.css", "page.js"):
+    assert (files / name).read_text(encoding="utf-8") in page
+  template = (files / "template.html").read_text(encoding="utf-8")
+  assert page.startswith(template[:template.index("$")])
+  assert page.endswith(template[template.rindex("$js") + 3:])
+  assert "$" not in page.replace(
+      (files / "page.js").read_text(encoding="utf-8"), "")

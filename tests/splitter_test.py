@@ -8,9 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from benchmark import splitter
+from benchmark.science import splitter
+from contract.spec import InputError
 from tasks import registry
-from tasks.spec import InputError
 
 
 @pytest.fixture(scope="module")

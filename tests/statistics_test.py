@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from benchmark import statistics
+from benchmark.science import statistics
 
 
 def test_iqm_is_the_mean_of_the_middle_half():

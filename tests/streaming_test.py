@@ -17,8 +17,10 @@ import optax
 import pytest
 
 from agents import supervised
-from benchmark import completion, procedures, splitter, streaming
-from tasks import digits, spec, streams
+from benchmark.engine import batching, completion, scratch, streaming
+from benchmark.science import procedures, splitter
+from contract import spec, streams
+from tasks import digits
 
 
 class DigitsStream:
@@ -128,8 +130,8 @@ def test_batched_and_scratch_contracts(digits_task):
   procedure = procedures.settings("T1", task.recipe)
   stops = jnp.asarray([jnp.inf, 0.0])
   curves = streaming.make_streamed_completion(host_task)(
-      keys, originals, completion.stack_runs([mask, mask]),
-      completion.stack_runs([procedure, procedure]), stops, host_task.data)
+      keys, originals, batching.stack_runs([mask, mask]),
+      batching.stack_runs([procedure, procedure]), stops, host_task.data)
   assert curves.performance.shape == (2, 3) and curves.diverged.shape == (2,)
   # Seed i: key i, original i, stop i (stop 0.0: reached before any update).
   run = streaming.make_streamed_run(host_task)
@@ -145,7 +147,7 @@ def test_batched_and_scratch_contracts(digits_task):
   assert all(v.shape[0] == 2 for v in jax.tree.leaves(variables))
   placeholder = jax.tree.map(jnp.zeros_like, original)
   expected, expected_vars = jax.jit(completion.make_completion(task))(
-      keys[1], placeholder, completion.everything_withheld(placeholder),
+      keys[1], placeholder, scratch.everything_withheld(placeholder),
       procedures.settings("T2", task.recipe), jnp.inf, task.data)
   assert_same_curves(expected, jax.tree.map(lambda x: x[1], curves))
   for a, b in zip(jax.tree.leaves(expected_vars), jax.tree.leaves(variables)):

@@ -8,9 +8,10 @@ import shutil
 
 import pytest
 
-from benchmark import board, records, submit
+from benchmark.publishing import board, submit
+from benchmark.sweeps import records
 from conftest import ROOT, run_cli
-from tasks.spec import InputError
+from contract.spec import InputError
 
 SCHEME = """\
 name: input-and-head

@@ -8,8 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
+from contract.spec import InputError
 from tasks import fashion_mnist, registry
-from tasks.spec import InputError
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from conftest import run_cli
 
-from benchmark import storage, tune
+from benchmark.sweeps import storage, tune
+from contract.spec import InputError
 from tasks import registry
-from tasks.spec import InputError
 
 TINY = "digits/mlp:num_updates=60"
 

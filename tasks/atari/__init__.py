@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from tasks import envpool_envs, recipes, spec
+from contract import spec
+from tasks import envpool_envs, recipes
 
 MODELS = ("impala",)
 GAMES = {"Pong-v5": "atari-pong", "Breakout-v5": "atari-breakout"}

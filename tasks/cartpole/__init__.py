@@ -23,7 +23,8 @@ import dataclasses
 
 import ml_collections
 
-from tasks import gymnax_envs, recipes, spec
+from contract import spec
+from tasks import gymnax_envs, recipes
 
 MODELS = ("ppo",)
 

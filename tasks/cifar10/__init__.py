@@ -30,7 +30,8 @@ import numpy as np
 import optax
 
 from agents import supervised
-from tasks import recipes, resnet_layers, spec
+from contract import spec
+from tasks import recipes, resnet_layers
 from tasks.cifar10 import resnet
 
 MODELS = ("resnet20", "resnet56", "fastnet")

@@ -21,7 +21,8 @@ import ml_collections
 import numpy as np
 
 from agents import supervised
-from tasks import recipes, spec
+from contract import spec
+from tasks import recipes
 
 MODELS = ("mlp",)
 NUM_CLASSES = 10

@@ -18,7 +18,6 @@ order. Both give the same task; the tfds path needs the `tfds` extra.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import sys
@@ -29,17 +28,12 @@ import ml_collections
 import numpy as np
 
 from agents import supervised
-from tasks import recipes, resnet_layers, spec
+from contract import spec
+from tasks import recipes, resnet_layers
+from tasks.fashion_mnist.idx import DEFAULT_DATA_DIR, FILES, read_idx
 
 MODELS = ("cnn", "mlp")
 NUM_CLASSES = 10
-DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"
-FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
 # Per-pixel statistics of the Fashion-MNIST training set (pixels in [0, 1]).
 MEAN, STD = 0.2860, 0.3530
 
@@ -130,21 +124,6 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
     config.max_train_examples = 2048
     config.max_test_examples = 1000
   return config
-
-
-def read_idx(path: str) -> np.ndarray:
-  """Reads one gzip-compressed IDX file (the MNIST family's format)."""
-  with gzip.open(path, "rb") as f:
-    raw = f.read()
-  if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-    raise spec.InputError(f"{path} is not an IDX file of unsigned bytes")
-  ndim = raw[3]
-  dims = np.frombuffer(raw, ">u4", ndim, offset=4).astype(int)
-  data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
-  if data.size != np.prod(dims):
-    raise spec.InputError(f"{path} is truncated: {data.size} bytes of data "
-                          f"for shape {tuple(dims)}")
-  return data.reshape(tuple(dims))
 
 
 def _file_paths(data_dir: str) -> dict[str, str]:

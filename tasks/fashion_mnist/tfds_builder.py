@@ -4,7 +4,7 @@ tfds's way for data that a program cannot (or should not) download: a
 dataset builder of our own whose `_split_generators` reads the files a user
 put in its manual folder. Here these are the four IDX files of Debian's
 `dataset-fashion-mnist` package, read by the same parser as the direct path
-(`fashion_mnist.read_idx`), so that `fashion_mnist/cnn:tfds` runs the
+(`idx.read_idx`), so that `fashion_mnist/cnn:tfds` runs the
 real tfds path (preparation, TFRecord shards, `as_dataset`) on real files and
 must give the direct reader's arrays, in its order.
 
@@ -23,7 +23,9 @@ import os
 
 import numpy as np
 
-from tasks import fashion_mnist, spec, tfds_support
+from contract import spec
+from tasks import tfds_support
+from tasks.fashion_mnist import idx
 
 _, tfds = tfds_support.import_tfds()
 
@@ -45,9 +47,9 @@ class McbenchFashionMnist(tfds.core.GeneratorBasedBuilder):
   RELEASE_NOTES = {"1.0.0": "Fashion-MNIST IDX files, in the files' order."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = (
       "Put the four Fashion-MNIST IDX files "
-      f"({', '.join(fashion_mnist.FILES.values())}) in the manual folder: "
+      f"({', '.join(idx.FILES.values())}) in the manual folder: "
       "Debian's package dataset-fashion-mnist installs them in "
-      f"{fashion_mnist.DEFAULT_DATA_DIR}, or download them from "
+      f"{idx.DEFAULT_DATA_DIR}, or download them from "
       "github.com/zalandoresearch/fashion-mnist.")
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -65,14 +67,14 @@ class McbenchFashionMnist(tfds.core.GeneratorBasedBuilder):
     )
 
   def _split_generators(self, dl_manager):
-    files = ", ".join(fashion_mnist.FILES.values())
+    files = ", ".join(idx.FILES.values())
     try:
       manual_dir = os.fspath(dl_manager.manual_dir)
     except AssertionError as e:  # tfds: missing or empty, in many lines.
       raise spec.InputError(
           f"mcbench_fashion_mnist: {str(e).split('. ')[0]}; put {files} "
           "there (Debian's dataset-fashion-mnist installs them)") from e
-    missing = [name for name in fashion_mnist.FILES.values()
+    missing = [name for name in idx.FILES.values()
                if not os.path.isfile(os.path.join(manual_dir, name))]
     if missing:
       raise spec.InputError(
@@ -80,13 +82,13 @@ class McbenchFashionMnist(tfds.core.GeneratorBasedBuilder):
           f"{', '.join(missing)}; put {files} there (Debian's "
           "dataset-fashion-mnist installs them)")
     return {split: self._generate_examples(
-        os.path.join(manual_dir, fashion_mnist.FILES[images]),
-        os.path.join(manual_dir, fashion_mnist.FILES[labels]))
+        os.path.join(manual_dir, idx.FILES[images]),
+        os.path.join(manual_dir, idx.FILES[labels]))
             for split, (images, labels) in SPLIT_FILES.items()}
 
   def _generate_examples(self, images_path: str, labels_path: str):
-    images = fashion_mnist.read_idx(images_path)
-    labels = fashion_mnist.read_idx(labels_path)
+    images = idx.read_idx(images_path)
+    labels = idx.read_idx(labels_path)
     if len(images) != len(labels) or images.shape[1:] != (28, 28):
       raise spec.InputError(
           f"{images_path} and {labels_path} do not match: images "

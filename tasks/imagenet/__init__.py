@@ -3,7 +3,7 @@ tensorflow-datasets (`imagenet2012`).
 
 A streamed task (`spec.Task.streamed`): 1.28 million JPEGs cannot live on
 the accelerator, so a `tf.data` pipeline decodes and augments them on host
-threads and the benchmark runs the task with `benchmark/streaming.py`.
+threads and the benchmark runs the task with `benchmark/engine/streaming.py`.
 
 Data. ImageNet cannot be downloaded by a program: get
 `ILSVRC2012_img_train.tar` and `ILSVRC2012_img_val.tar` from image-net.org
@@ -45,7 +45,8 @@ import jax.numpy as jnp
 import ml_collections
 
 from agents import supervised
-from tasks import recipes, spec, tfds_support
+from contract import spec
+from tasks import recipes, tfds_support
 from tasks.imagenet import resnet50
 
 MODELS = ("resnet50",)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import ml_collections
 
-from tasks import gymnax_envs, recipes, resnet_layers, spec
+from contract import spec
+from tasks import gymnax_envs, recipes, resnet_layers
 
 MODELS = ("ppo",)
 # How the torso's convolution is computed (registry: implementation
@@ -37,7 +38,7 @@ def get_config(model: str, switches: list[str]) -> ml_collections.ConfigDict:
       torso="minatar", hidden=(128,), num_envs=128, num_steps=128,
       total_frames=10_000_000, num_minibatches=8, learning_rate=5e-4,
       # 0.01 let the policy collapse near a return of 7 on Breakout
-      # (BUILD_NOTES, H100 probes).
+      # (BUILD_NOTES, "MinAtar: entropy bonus 0.05").
       entropy_coefficient=0.05, eval_episodes=64)
   if "smoke" in switches:
     config.hidden = (32,)
