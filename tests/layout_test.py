@@ -11,6 +11,7 @@ diagnostics, with the command-line modules (`benchmark/*.py`) on top.
 from __future__ import annotations
 
 import ast
+import importlib
 import os
 import re
 
@@ -168,3 +169,28 @@ def test_commands_are_thin(command):
   assert not [node for node in tree.body if isinstance(node, ast.ClassDef)]
   assert re.search(r"^def main\(argv\):", source, re.M)
   assert 'if __name__ == "__main__":\n  cli.run(main)' in source
+
+
+def flow_functions(page: str) -> list[str]:
+  """The dotted function names in the flow diagram of ARCHITECTURE.md."""
+  flow = page.split("## The flow of a measurement", 1)[1].split("```")[1]
+  return sorted(set(re.findall(
+      r"\b(?:science|engine|sweeps|publishing|tasks)\.[a-z_]+\.[a-z_]+",
+      flow)))
+
+
+def test_the_architecture_page_names_functions_that_exist():
+  """Each arrow of docs/ARCHITECTURE.md's flow names the function that does
+  it (`──package.module.function──▶`); each must exist where it says."""
+  with open(os.path.join(ROOT, "docs", "ARCHITECTURE.md")) as f:
+    names = flow_functions(f.read())
+  assert len(names) >= 15, names
+  missing = []
+  for name in names:
+    module_name, _, function = name.rpartition(".")
+    if not module_name.startswith("tasks."):
+      module_name = f"benchmark.{module_name}"
+    module = importlib.import_module(module_name)
+    if not callable(getattr(module, function, None)):
+      missing.append(name)
+  assert missing == []
