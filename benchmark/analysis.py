@@ -28,7 +28,8 @@ def main(argv):
   source = sweep.records_dir(values.workdir, values.task)
   output = values.output or sweep.leaderboard_path(
       values.workdir, values.task).replace(".md", "_analysis.md")
-  markdown, bad, note = analysis.write(source, output, values.alpha, values.variant)
+  markdown, bad, note = analysis.write(source, output, values.alpha,
+                                       values.variant)
   print(markdown)
   failed = leaderboard.report_left_out(bad)
   if note:

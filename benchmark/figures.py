@@ -2,8 +2,8 @@
 `benchmark.publishing.figures`.
 
 Figures: hardness curves from records alone, the leaderboard's Pareto and
-interval views from its board (`benchmark.publishing.board`), and throughput bars from
-`benchmark.perf` results.
+interval views from its board (`benchmark.publishing.board`), and throughput
+bars from `benchmark.perf` results.
 """
 
 import collections

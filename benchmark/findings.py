@@ -18,7 +18,7 @@ flags.DEFINE_bool("check", False,
 
 
 def main(argv):
-  """`python -m benchmark.findings [--workdir=results] [--findings.check]`."""
+  """`python -m benchmark.findings [--workdir=results] [--check]`."""
   del argv
   values = flags.FLAGS
   if values.check:

@@ -33,13 +33,14 @@ def main(argv):
   del argv
   values = flags.FLAGS
   if values.compare:
-    print(leaderboard.compare_line(values.workdir, values.compare, values.alpha))
+    print(leaderboard.compare_line(values.workdir, values.compare,
+                                   values.alpha))
     return
   if values.task:
     slug = originals_lib.task_slug(values.task)
-    markdown, bad = leaderboard.write(os.path.join(values.workdir, "records", slug),
-                          os.path.join(values.workdir, "leaderboard",
-                                       f"{slug}.md"))
+    markdown, bad = leaderboard.write(
+        os.path.join(values.workdir, "records", slug),
+        os.path.join(values.workdir, "leaderboard", f"{slug}.md"))
     print(markdown)
   else:
     written, bad = leaderboard.build_all(values.workdir)

@@ -60,10 +60,10 @@ def main(argv):
                      f"known: {', '.join(perf.MEASUREMENTS)}")
   results = []
   for name in perf.task_names(flags.FLAGS.tasks):
-    result = perf.measure_task(name, flags.FLAGS.runs, flags.FLAGS.updates, flags.FLAGS.data_dir,
-                          device_counts, tuple(flags.FLAGS.measurements),
-                          flags.FLAGS.repeats, cli.implementation(),
-                          flags.FLAGS.trace_dir)
+    result = perf.measure_task(
+        name, flags.FLAGS.runs, flags.FLAGS.updates, flags.FLAGS.data_dir,
+        device_counts, tuple(flags.FLAGS.measurements), flags.FLAGS.repeats,
+        cli.implementation(), flags.FLAGS.trace_dir)
     print(perf.markdown(result), flush=True)
     results.append(result)
   if flags.FLAGS.output:

@@ -27,13 +27,13 @@ flags.DEFINE_string(
 
 
 def main(argv):
-  """`--regression.check` or `--regression.refresh` over the selected reference configurations."""
+  """`--check` or `--refresh` over the selected reference configurations."""
   if len(argv) > 1:
     raise InputError(f"unexpected argument(s): {' '.join(argv[1:])}")
   values = flags.FLAGS
   regression.pin_cpu_isa()
   if values.check == values.refresh:
-    raise InputError("give exactly one of --regression.check and --regression.refresh")
+    raise InputError("give exactly one of --check and --refresh")
   if values.refresh:
     regression.refresh(values.reference_dir, values.configs)
   elif regression.check(values.reference_dir, values.configs):

@@ -27,8 +27,8 @@ run needs is here:
 
 Streamed tasks (`streamed=True`). A data set that cannot live on the
 accelerator (ImageNet) is fed from the host, and the benchmark runs such a
-task with `benchmark/engine/streaming.py` instead of the all-on-device engine. For
-such a task:
+task with `benchmark/engine/streaming.py` instead of the all-on-device
+engine. For such a task:
 
 * `data` is a `StreamedData`: `train_batches(key)` gives the (endless)
   training batches of a run as numpy arrays, one per update, in an order and

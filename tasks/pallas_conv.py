@@ -68,8 +68,8 @@ class Tiling:
 def default_tiling(taps: int, channels_in: int, channels_out: int) -> Tiling:
   """The tiling for a kernel of `taps` taps and (padded) channel counts,
   from a search on an H200 (script `results/logs/scripts/pallas_tune.py` at
-  commit 56fd6af, BUILD_NOTES 2026-12-02): every tap in one program while their float32
-  sums stay small (at most 9 x 32 x 32), 2 warps for at most 32 x 32
+  commit 56fd6af, BUILD_NOTES 2026-12-02): every tap in one program while their
+  float32 sums stay small (at most 9 x 32 x 32), 2 warps for at most 32 x 32
   channels (4 above), 4 pipeline stages for 16 x 16 (3 above)."""
   products = channels_in * channels_out
   return Tiling(all_taps=1 < taps and taps * products <= 9 * 32 * 32,

@@ -9,11 +9,11 @@
     python -m benchmark.regression --refresh --configs=digits,cartpole
 
 A *reference configuration* is one file `<reference_dir>/<name>.json`. Its
-`settings` are the `benchmark.sweeps.sweep.SweepSettings` fields of a small, CPU-fast
-completion sweep (task, splits, procedures, seeds, alphas, ...); which tasks
-are checked is data in these files, never code. To add one, write a file
-holding only `{"name": "<name>", "settings": {"task": ...}}` and run
-`--refresh --configs=<name>`.
+`settings` are the `benchmark.sweeps.sweep.SweepSettings` fields of a small,
+CPU-fast completion sweep (task, splits, procedures, seeds, alphas, ...); which
+tasks are checked is data in these files, never code. To add one, write a file
+holding only `{"name": "<name>", "settings": {"task": ...}}` and run `--refresh
+--configs=<name>`.
 
 `--refresh` runs each sweep in a fresh temporary workdir (originals trained
 from scratch, then one record per (split, procedure)) and rewrites the file

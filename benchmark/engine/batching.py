@@ -85,8 +85,8 @@ def make_refilling_runs(task: spec.Task,
   the slots that need them only, `group_width` at a time (`on_some`), since
   runs that started at different times reach their points at different
   updates. Each run makes exactly the updates and evaluations of
-  `completion.make_completion` with its own keys, so its curve is the same up to the
-  rounding differences of batching.
+  `completion.make_completion` with its own keys, so its curve is the same up
+  to the rounding differences of batching.
 
   Args:
     task: a task whose runs can be vmapped (`task.shardable`).
@@ -239,13 +239,14 @@ def make_batched_completion(task: spec.Task,
     vmap_size: runs vmapped together on a device; None vmaps all its runs,
       smaller values run chunks in turn (see `over_runs`).
     trajectory_episodes: see `completion.make_completion`.
-    mesh: devices to spread the runs over (`sharding.run_mesh`; None: one device).
+    mesh: devices to spread the runs over (`sharding.run_mesh`; None: one
+      device).
       Tasks whose environments live on the host (`task.shardable` False)
       use one device whatever the mesh.
     memory_limit_bytes: device memory one program may plan for; given, the
       vmap size is cut down until a device's share of the runs fits
-      (`memory.fit_vmap_size`, once per argument shape), so a sweep too large for
-      the device runs in chunks instead of running out of memory.
+      (`memory.fit_vmap_size`, once per argument shape), so a sweep too large
+      for the device runs in chunks instead of running out of memory.
     log: where the chosen vmap size is reported.
     refill: train `vmap_size` runs at a time in slots that a stopped run
       leaves to the next waiting one (`make_refilling_runs`) instead of
@@ -253,8 +254,8 @@ def make_batched_completion(task: spec.Task,
 
   Returns:
     `runs(keys, originals, withheld, procedure, stop_performances, data)
-    -> completion.Curve`, every argument but `data` and the output with a leading run
-    axis (`stack_runs` repeats one mask or procedure for every run).
+    -> completion.Curve`, every argument but `data` and the output with a
+    leading run axis (`stack_runs` repeats one mask or procedure for every run).
   """
   sharded = mesh is not None and task.shardable
   if refill:

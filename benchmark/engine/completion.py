@@ -168,10 +168,10 @@ def make_stages(task: spec.Task, trajectory_episodes: int = 0) -> Stages:
 
   `advance` may be called on any cut of the schedule's segment lengths: one
   call over all of them is `make_completion`'s run, several calls over
-  consecutive slices give the same run with program boundaries (and
-  checkpoints, `benchmark.sweeps.originals`) between them. Every stage rebuilds the
-  learner and the keys from the run's arguments, so a state restored in a
-  new process continues from those alone.
+  consecutive slices give the same run with program boundaries (and checkpoints,
+  `benchmark.sweeps.originals`) between them. Every stage rebuilds the learner
+  and the keys from the run's arguments, so a state restored in a new process
+  continues from those alone.
 
   Raises:
     spec.InputError: trajectory access the task cannot give.

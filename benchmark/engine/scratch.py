@@ -29,8 +29,8 @@ def make_scratch_training(task: spec.Task, vmap_size: int | None = None):
     vmap_size: seeds vmapped together (see `batching.over_runs`; None: all).
 
   Returns:
-    `train(keys) -> (completion.Curve, variables)` with a leading seed axis: the run of
-    procedure T2 with every variable withheld and no early stop.
+    `train(keys) -> (completion.Curve, variables)` with a leading seed axis:
+    the run of procedure T2 with every variable withheld and no early stop.
   """
   run = completion.make_completion(task)
   procedure = procedures.settings("T2", task.recipe)

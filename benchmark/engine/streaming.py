@@ -43,8 +43,8 @@ from contract import spec, streams
 def _require_streamed(task: spec.Task):
   if not task.streamed:
     raise ValueError(f"{task.name} is not a streamed task; use "
-                     "benchmark.engine.completion for tasks whose data live on the "
-                     "device")
+                     "benchmark.engine.completion for tasks whose data live "
+                     "on the device")
 
 
 def make_streamed_run(task: spec.Task,

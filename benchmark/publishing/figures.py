@@ -1,6 +1,6 @@
 """Figures: hardness curves from records alone, the leaderboard's Pareto and
-interval views from its board (`benchmark.publishing.board`), and throughput bars from
-`benchmark.perf` results.
+interval views from its board (`benchmark.publishing.board`), and throughput
+bars from `benchmark.perf` results.
 
 Hardness curves: one panel per procedure; in each, one line per split: the
 IQM hardness at each alpha of the records' grid with its 95% interval as a

@@ -398,7 +398,8 @@ def _draw_figures(entry: dict[str, Any], group: Sequence[dict[str, Any]],
                   workdir: str) -> None:
   """Draws one entry's figures under `workdir/leaderboard/` and lists them
   in the entry (links relative to `workdir`)."""
-  from benchmark.publishing import figures  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from benchmark.publishing import figures  # Loads matplotlib.
   stem = f"{originals_lib.task_slug(entry['task'])}_{entry['variant']}"
   key = board_lib.alpha_key(entry["ranking_alpha"])
   drawn = [("Hardness vs alpha", f"{stem}.png",

@@ -8,8 +8,8 @@ result, not by bytes.
 
 Each record of `WORKDIR/records/` is matched with the published record
 (`PUBLISHED/records/`) that answers the same question, its `record_id`
-(`benchmark.sweeps.records`: task and recipe, split, procedure, adversary, budget,
-alphas, seeds), and their measurements are compared at the evaluation
+(`benchmark.sweeps.records`: task and recipe, split, procedure, adversary,
+budget, alphas, seeds), and their measurements are compared at the evaluation
 grid's resolution (`result_sha256`: each seed's first reach and censoring,
 t0, the originals' first reaches). Bytes are not compared: on another CPU
 the curves' floats differ in their last bits, and so do content hashes,

@@ -181,7 +181,8 @@ def restore_checkpoint(path: str, like: Any) -> Any:
   """
   import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
   abstract = jax.tree.map(
-      lambda a: (jax.eval_shape(jax.random.key_data, a) if prng.is_prng_key(a) else
+      lambda a: (jax.eval_shape(jax.random.key_data, a)
+                 if prng.is_prng_key(a) else
                  jax.ShapeDtypeStruct(np.shape(a), a.dtype)), like)
   try:
     restored = ocp.StandardCheckpointer().restore(os.path.abspath(path),
