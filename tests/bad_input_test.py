@@ -1,6 +1,6 @@
-"""The README's bad-input table, row by row, through the commands.
+"""docs/USAGE.md's bad-input table, row by row, through the commands.
 
-Each row of `CASES` is a class of bad input in the README's table (same
+Each row of `CASES` is a class of bad input in docs/USAGE.md's table (same
 name, same order, same message) and one example of it run as a user would
 (`python -m ...`): it must print exactly one line `mcbench: error: ...`
 holding the message, exit with status 2, and leave every file of its
@@ -74,7 +74,7 @@ def _truncate_record(workdir):
     f.write(text[:len(text) // 2])
 
 
-# README class -> (entry point, arguments, set-up of the workdir or None,
+# Table class -> (entry point, arguments, set-up of the workdir or None,
 # what the line says). `{workdir}` is the case's workdir, `{file}` a file
 # the set-up returned; "originals" set-ups start from digits' originals.
 CASES = {
@@ -137,9 +137,9 @@ CASES = {
 }
 
 
-def readme_table():
-  """The README's bad-input table: [(class, message)], in order."""
-  text = open(os.path.join(ROOT, "README.md")).read()
+def usage_table():
+  """docs/USAGE.md's bad-input table: [(class, message)], in order."""
+  text = open(os.path.join(ROOT, "docs", "USAGE.md")).read()
   section = text.split("### Bad input", 1)[1].split("\n#", 1)[0]
   rows = []
   for line in section.splitlines():
@@ -150,8 +150,8 @@ def readme_table():
   return rows
 
 
-def test_the_readme_table_is_this_file():
-  assert readme_table() == [(name, case[3]) for name, case in CASES.items()]
+def test_the_usage_table_is_this_file():
+  assert usage_table() == [(name, case[3]) for name, case in CASES.items()]
 
 
 def tree_state(folder):

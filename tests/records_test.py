@@ -121,7 +121,7 @@ def test_matmul_precision_is_a_variant_and_in_provenance(digits_workdir):
 
 WRITER = """
 import json, sys
-from benchmark import records
+from benchmark.sweeps import records
 template, out_dir, writer = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
 body = {k: v for k, v in template.items() if k not in ("schema", "content_sha256")}
 for i in range(12):
