@@ -9,8 +9,8 @@ import sys
 import tarfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TASK = "digits/mlp"
-SLUG = "digits-mlp"
+TASK = "digits/mlp:num_updates=60"  # Seconds on CPU.
+SLUG = "digits-mlp-num_updates=60"
 SMALL = ["--seeds=2", "--num_originals=1", "--alphas=0.5",
          "--bootstrap_reps=100"]
 
