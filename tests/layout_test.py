@@ -56,18 +56,12 @@ def imports_of(name: str, path: str, modules: set[str]) -> set[str]:
       if node.level:
         anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
         base = ".".join(anchor + ([base] if base else []))
-      targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+      # `from a import b`: `a.b` where b is a module, else `a` itself.
+      targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules
+                 else base for alias in node.names]
     else:
       continue
-    for target in targets:
-      # `from a import b`: `a.b` if b is a module, else `a` itself.
-      if target in modules and target != name:
-        found.add(target)
-  if isinstance(tree, ast.Module):
-    for node in ast.walk(tree):
-      if (isinstance(node, ast.ImportFrom) and node.module in modules and
-          all(f"{node.module}.{a.name}" in modules for a in node.names)):
-        found.discard(node.module)  # Only submodules were imported.
+    found.update(t for t in targets if t in modules and t != name)
   return found
 
 

@@ -182,15 +182,23 @@ def write(records_dir: str, output: str) -> tuple[str, list[str]]:
     InputError: no valid v2 record at all; or, in the published results
       folder, records that cannot be published (`check_publishable`).
   """
+  markdown, bad, _ = _write_tables(records_dir, output)
+  return markdown, bad
+
+
+def _write_tables(records_dir: str, output: str
+                  ) -> tuple[str, list[str], list[dict[str, Any]]]:
+  """`write`, also returning the board entries the tables show."""
   good, bad = read_current(records_dir)
   if not good:
     raise InputError(f"no valid record of protocol v2 in {records_dir}" +
                      (f"; {bad[0]}" if bad else ""))
   check_publishable(good, os.path.dirname(os.path.dirname(
       os.path.abspath(records_dir))))
-  markdown = build(good)
+  entries = board_lib.build(good)["tasks"]
+  markdown = tables_markdown(entries)
   storage.write_text_atomic(output, markdown + "\n")
-  return markdown, bad
+  return markdown, bad, entries
 
 
 def reading_guide(entry: dict[str, Any]) -> list[str]:
@@ -510,10 +518,9 @@ def sweep_and_write(settings: sweep.SweepSettings,
   result = sweep.run_sweep(settings, log=log, flags=flags)
   if not result["writer"]:
     return {**result, "markdown": "", "guide": []}
-  markdown, bad = write(result["records_dir"], result["leaderboard"])
+  markdown, bad, entries = _write_tables(result["records_dir"],
+                                         result["leaderboard"])
   for line in bad:
     log(f"warning: left out of the leaderboard: {line}")
-  good, _ = read_current(result["records_dir"])
-  entries = board_lib.build(good)["tasks"]
   guide = reading_guide(entries[0]) if len(entries) == 1 else []
   return {**result, "markdown": markdown, "guide": guide}

@@ -37,6 +37,7 @@ import math
 import string
 from typing import Any, Callable
 
+from benchmark.publishing import board as board_lib
 from benchmark.sweeps import storage
 
 DASH = "\u2014"
@@ -177,39 +178,14 @@ def _alpha_label(alpha: Any) -> str:
   return "\u03b1 = " + _number(alpha)
 
 
-def _alpha_key(alpha: float) -> str:
-  """The key of `alpha` in the board's tables (and in the page's selects)."""
-  return f"{alpha:g}"
-
-
-def _cap_text(cap: Any) -> str:
-  """A cap B/t0: "cap 2.703", or why there is none."""
-  return f"cap {cap:.3f}" if _is_num(cap) else "cap undefined: t0 = 0"
-
-
-def _key_at(table: dict[str, Any] | None, alpha: float) -> str | None:
-  """The key of `table` (alphas written `f"{alpha:g}"`) nearest to `alpha`.
-
-  None when no key is within a relative 1e-5 of `alpha`.
-  """
-  best, best_diff = None, math.inf
-  for key in sorted(table or {}):
-    diff = abs(float(key) - alpha)
-    if diff < best_diff:
-      best, best_diff = key, diff
-  return best if best_diff <= 1e-5 * abs(alpha) + 1e-12 else None
-
-
 def _at_alpha(row: dict[str, Any], alpha: float) -> dict[str, Any]:
   """The row's values at `alpha` (rank, security, cells, ...); {} if none."""
-  key = _key_at(row.get("by_alpha"), alpha)
-  return (row["by_alpha"][key] if key is not None else None) or {}
+  return (row.get("by_alpha") or {}).get(board_lib.alpha_key(alpha)) or {}
 
 
 def _cap_at(entry: dict[str, Any], alpha: float) -> Any:
   """The entry's cap at `alpha`, None if it has none."""
-  key = _key_at(entry.get("caps"), alpha)
-  return None if key is None else entry["caps"][key]
+  return (entry.get("caps") or {}).get(board_lib.alpha_key(alpha))
 
 
 # --- Cells. -----------------------------------------------------------
@@ -242,7 +218,7 @@ def _summary(s: dict[str, Any] | None) -> list[str] | None:
   if s.get("at_cap"):
     spans.append(_span("at-cap", "at cap",
                        "every seed censored: the value is the cap B/t0 "
-                       f"({_cap_text(s.get('cap'))})"))
+                       f"({board_lib.cap_text(s.get('cap'))})"))
   won = s.get("won") or {}
   if won.get("schedule"):
     spans.append(_span(
@@ -348,7 +324,7 @@ def _task_cell(task: str, row: dict[str, Any],
   spans = _summary(c) or [DASH]
   if c.get("procedure"):
     spans.append(_span("proc", f"({c.get('split')}, {c['procedure']})"))
-  spans.append(_span("cap", _cap_text(c.get("cap"))))
+  spans.append(_span("cap", board_lib.cap_text(c.get("cap"))))
   return " ".join(spans)
 
 
@@ -516,7 +492,7 @@ def _body(entry: dict[str, Any], columns: list[_Column], alpha: float) -> str:
   which alpha they show (`data-line`, for the page's alpha select)."""
   rows = "\n".join(_row(columns, row, alpha)
                    for row in _rank_order(entry.get("rows") or [], alpha))
-  return _tag("tbody", {"data-alpha": _alpha_key(alpha),
+  return _tag("tbody", {"data-alpha": board_lib.alpha_key(alpha),
                         "data-line": _alpha_line(entry, alpha)},
               f"\n{rows}\n")
 
@@ -526,8 +502,9 @@ def _table(entry: dict[str, Any], alphas: list[float]) -> str:
   rows at each other alpha of the board."""
   columns = _columns(entry)
   ranking = entry["ranking_alpha"]
-  others = [a for a in alphas if _alpha_key(a) != _alpha_key(ranking)]
-  templates = [_tag("template", {"data-alpha": _alpha_key(a)},
+  ranking_key = board_lib.alpha_key(ranking)
+  others = [a for a in alphas if board_lib.alpha_key(a) != ranking_key]
+  templates = [_tag("template", {"data-alpha": board_lib.alpha_key(a)},
                     _body(entry, columns, a)) for a in others]
   return _tag("table", {"class": "leaderboard"}, _head(columns), "\n",
               _body(entry, columns, ranking), "\n", "\n".join(templates))
@@ -542,7 +519,7 @@ def _alpha_line(entry: dict[str, Any], alpha: float) -> str:
   if entry.get("kind") == _ROLES:
     return text + "; each task's cap beside its value"
   cap = _cap_at(entry, alpha)
-  return text + "; " + _cap_text(cap) + (
+  return text + "; " + board_lib.cap_text(cap) + (
       ": a split as hard as training from scratch reads 1"
       if _is_num(cap) else "")
 
@@ -551,8 +528,9 @@ def _caps_line(entry: dict[str, Any]) -> str | None:
   """The entry's cap at each of its alphas; None for the roles."""
   if entry.get("kind") == _ROLES or not entry.get("caps"):
     return None
-  caps = " \u00b7 ".join(f"{_alpha_label(a)}: {_cap_text(_cap_at(entry, a))}"
-                         for a in entry.get("alphas") or [])
+  caps = " \u00b7 ".join(
+      f"{_alpha_label(a)}: {board_lib.cap_text(_cap_at(entry, a))}"
+      for a in entry.get("alphas") or [])
   return _tag("p", {"class": "caps"}, _text(
       "Caps B/t0(\u03b1), the largest value a censored seed can show (a "
       "split as hard as training from scratch reads 1): " + caps))
@@ -652,4 +630,4 @@ def _controls(entries: list[tuple[dict[str, Any], str | None]],
               [("all", "all procedures"), *((p, p) for p in procedures)]),
       _select("alpha-select", "Alpha",
               [("headline", "each table's ranking \u03b1"),
-               *((_alpha_key(a), _alpha_label(a)) for a in alphas)]))
+               *((board_lib.alpha_key(a), _alpha_label(a)) for a in alphas)]))
